@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph (one-way): KafkaWire → KafkaProtocol → KafkaRecords (+CCRC32C) → storage → coordination
+// → coordinators → broker. See docs/ARCHITECTURE.md.
+let package = Package(
+    name: "samsa",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "samsa", targets: ["samsa"]),
+        .library(name: "KafkaProtocol", targets: ["KafkaWire", "KafkaProtocol", "KafkaRecords"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+    ],
+    targets: [
+        // Wire primitives: Kafka's integer, varint, string, bytes, UUID and tagged-field encodings on ByteBuffer.
+        .target(name: "KafkaWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // Generated request/response/header/data messages, ApiKey, error codes, frame codec.
+        .target(name: "KafkaProtocol", dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")]),
+        // CRC32C with a hardware path (SSE4.2 / ARMv8 CRC) and a portable fallback chosen at run time.
+        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O2"])]),
+        // Record batches (magic 2): decode, build, validate.
+        .target(name: "KafkaRecords", dependencies: ["KafkaWire", "CCRC32C", .product(name: "NIOCore", package: "swift-nio")]),
+        // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
+        .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
+        // The single `samsa` command.
+        .executableTarget(name: "samsa", dependencies: [
+            "KafkaProtocol", "KafkaRecords",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Micro-benchmarks (not tests): `swift run -c release samsa-bench-crc32c`.
+        .executableTarget(name: "samsa-bench-crc32c", dependencies: ["KafkaRecords", "CCRC32C"], path: "bench/CRC32CBench"),
+
+        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire"]),
+        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "KafkaWire", "KafkaRecords"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", "CCRC32C"]),
+    ]
+)
