@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module graph (one-way): KafkaWire → KafkaProtocol → KafkaRecords (+CCRC32C) → storage → coordination
-// → coordinators → broker. See docs/ARCHITECTURE.md.
+// Module graph (one-way): KafkaWire → KafkaProtocol → KafkaRecords (+CCRC32C); storage, coordination,
+// coordinators and the broker come next, in that order. See docs/ARCHITECTURE.md.
 let package = Package(
     name: "samsa",
     platforms: [.macOS(.v14)],
@@ -22,7 +22,7 @@ let package = Package(
         // CRC32C with a hardware path (SSE4.2 / ARMv8 CRC) and a portable fallback chosen at run time.
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O2"])]),
         // Record batches (magic 2): decode, build, validate.
-        .target(name: "KafkaRecords", dependencies: ["KafkaWire", "CCRC32C", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", .product(name: "NIOCore", package: "swift-nio")]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
         // The single `samsa` command.
@@ -33,8 +33,9 @@ let package = Package(
         // Micro-benchmarks (not tests): `swift run -c release samsa-bench-crc32c`.
         .executableTarget(name: "samsa-bench-crc32c", dependencies: ["KafkaRecords", "CCRC32C"], path: "bench/CRC32CBench"),
 
-        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire"]),
-        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "KafkaWire", "KafkaRecords"],
+        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "KafkaWire", "KafkaRecords",
+                                                              .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", "CCRC32C"]),
     ]

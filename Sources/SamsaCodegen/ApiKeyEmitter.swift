@@ -21,12 +21,12 @@ enum ApiKeyEmitter {
         out += property("/// The request versions the schemas define.\n    public var validVersions: ClosedRange<Int16>") {
             "\($0.validVersions.lo)...\($0.validVersions.hi)"
         }
-        out += property("/// The request versions that use flexible (compact, tagged) encoding.\n    public var requestFlexibleVersions: ClosedRange<Int16>?") {
-            $0.flexibleVersions.intersect($0.validVersions).swiftOptionalRange
+        out += property("/// The request versions that use flexible (compact, tagged) encoding; open-ended like the schema, so a\n    /// version newer than `validVersions` counts as flexible (as Kafka parses headers).\n    public var requestFlexibleVersions: ClosedRange<Int16>?") {
+            $0.flexibleVersions.swiftOptionalRange
         }
         out += property("/// The response versions that use flexible encoding.\n    public var responseFlexibleVersions: ClosedRange<Int16>?") {
             let resp = responses[$0.apiKey!]!
-            return resp.flexibleVersions.intersect(resp.validVersions).swiftOptionalRange
+            return resp.flexibleVersions.swiftOptionalRange
         }
         out += property("/// Whether the newest version is still marked unstable in Kafka.\n    public var latestVersionUnstable: Bool") {
             "\($0.latestVersionUnstable)"

@@ -314,7 +314,7 @@ struct MessageEmitter {
                 out.append("\(i1)public typealias Response = \(spec.name.dropLast("Request".count))Response")
             }
             out.append("\(i1)public static let validVersions: ClosedRange<Int16> = \(valid.lo)...\(valid.hi)")
-            out.append("\(i1)public static let flexibleVersions: ClosedRange<Int16>? = \(flexible.swiftOptionalRange)")
+            out.append("\(i1)public static let flexibleVersions: ClosedRange<Int16>? = \(spec.flexibleVersions.swiftOptionalRange)")
             out.append("")
         }
         for f in fields {

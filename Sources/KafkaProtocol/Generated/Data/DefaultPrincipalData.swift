@@ -5,7 +5,7 @@ import NIOCore
 
 public struct DefaultPrincipalData: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The principal type
     public var type: String

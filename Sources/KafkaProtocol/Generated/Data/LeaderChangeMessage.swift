@@ -5,7 +5,7 @@ import NIOCore
 
 public struct LeaderChangeMessage: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The version of the leader change message
     public var version: Int16

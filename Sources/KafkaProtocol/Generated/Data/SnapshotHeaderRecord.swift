@@ -5,7 +5,7 @@ import NIOCore
 
 public struct SnapshotHeaderRecord: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The version of the snapshot header record
     public var version: Int16

@@ -5,7 +5,7 @@ import NIOCore
 
 public struct RequestHeader: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The API key of this request.
     public var requestApiKey: Int16

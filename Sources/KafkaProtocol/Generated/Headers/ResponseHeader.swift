@@ -5,7 +5,7 @@ import NIOCore
 
 public struct ResponseHeader: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The correlation ID of this response.
     public var correlationId: Int32

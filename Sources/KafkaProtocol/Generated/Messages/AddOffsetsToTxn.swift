@@ -7,7 +7,7 @@ public struct AddOffsetsToTxnRequest: KafkaRequest {
     public static let apiKey: ApiKey = .addOffsetsToTxn
     public typealias Response = AddOffsetsToTxnResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The transactional id corresponding to the transaction.
     public var transactionalId: String
@@ -72,7 +72,7 @@ public struct AddOffsetsToTxnRequest: KafkaRequest {
 public struct AddOffsetsToTxnResponse: KafkaResponse {
     public static let apiKey: ApiKey = .addOffsetsToTxn
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct AddPartitionsToTxnRequest: KafkaRequest {
     public static let apiKey: ApiKey = .addPartitionsToTxn
     public typealias Response = AddPartitionsToTxnResponse
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// List of transactions to add partitions to.
     public var transactions: [AddPartitionsToTxnTransaction]
@@ -228,7 +228,7 @@ public struct AddPartitionsToTxnRequest: KafkaRequest {
 public struct AddPartitionsToTxnResponse: KafkaResponse {
     public static let apiKey: ApiKey = .addPartitionsToTxn
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

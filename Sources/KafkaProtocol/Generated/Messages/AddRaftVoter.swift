@@ -7,7 +7,7 @@ public struct AddRaftVoterRequest: KafkaRequest {
     public static let apiKey: ApiKey = .addRaftVoter
     public typealias Response = AddRaftVoterResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     public var clusterId: String?
     public var timeoutMs: Int32
@@ -128,7 +128,7 @@ public struct AddRaftVoterRequest: KafkaRequest {
 public struct AddRaftVoterResponse: KafkaResponse {
     public static let apiKey: ApiKey = .addRaftVoter
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

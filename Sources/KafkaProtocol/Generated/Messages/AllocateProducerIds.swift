@@ -7,7 +7,7 @@ public struct AllocateProducerIdsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .allocateProducerIds
     public typealias Response = AllocateProducerIdsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The ID of the requesting broker
     public var brokerId: Int32
@@ -60,7 +60,7 @@ public struct AllocateProducerIdsRequest: KafkaRequest {
 public struct AllocateProducerIdsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .allocateProducerIds
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

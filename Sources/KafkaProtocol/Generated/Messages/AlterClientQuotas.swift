@@ -7,7 +7,7 @@ public struct AlterClientQuotasRequest: KafkaRequest {
     public static let apiKey: ApiKey = .alterClientQuotas
     public typealias Response = AlterClientQuotasResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The quota configuration entries to alter.
     public var entries: [EntryData]
@@ -204,7 +204,7 @@ public struct AlterClientQuotasRequest: KafkaRequest {
 public struct AlterClientQuotasResponse: KafkaResponse {
     public static let apiKey: ApiKey = .alterClientQuotas
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

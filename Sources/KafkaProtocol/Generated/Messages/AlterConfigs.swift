@@ -7,7 +7,7 @@ public struct AlterConfigsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .alterConfigs
     public typealias Response = AlterConfigsResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The updates for each resource.
     public var resources: [AlterConfigsResource]
@@ -158,7 +158,7 @@ public struct AlterConfigsRequest: KafkaRequest {
 public struct AlterConfigsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .alterConfigs
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct AlterPartitionRequest: KafkaRequest {
     public static let apiKey: ApiKey = .alterPartition
     public typealias Response = AlterPartitionResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The ID of the requesting broker
     public var brokerId: Int32
@@ -259,7 +259,7 @@ public struct AlterPartitionRequest: KafkaRequest {
 public struct AlterPartitionResponse: KafkaResponse {
     public static let apiKey: ApiKey = .alterPartition
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .alterPartitionReassignments
     public typealias Response = AlterPartitionReassignmentsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The time in ms to wait for the request to complete.
     public var timeoutMs: Int32
@@ -152,7 +152,7 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequest {
 public struct AlterPartitionReassignmentsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .alterPartitionReassignments
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct AlterReplicaLogDirsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .alterReplicaLogDirs
     public typealias Response = AlterReplicaLogDirsResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The alterations to make for each directory.
     public var dirs: [AlterReplicaLogDir]
@@ -146,7 +146,7 @@ public struct AlterReplicaLogDirsRequest: KafkaRequest {
 public struct AlterReplicaLogDirsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .alterReplicaLogDirs
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

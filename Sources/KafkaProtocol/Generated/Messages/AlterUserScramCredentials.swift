@@ -7,7 +7,7 @@ public struct AlterUserScramCredentialsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .alterUserScramCredentials
     public typealias Response = AlterUserScramCredentialsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The SCRAM credentials to remove.
     public var deletions: [ScramCredentialDeletion]
@@ -170,7 +170,7 @@ public struct AlterUserScramCredentialsRequest: KafkaRequest {
 public struct AlterUserScramCredentialsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .alterUserScramCredentials
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

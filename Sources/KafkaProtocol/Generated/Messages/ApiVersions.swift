@@ -7,7 +7,7 @@ public struct ApiVersionsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .apiVersions
     public typealias Response = ApiVersionsResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The name of the client.
     public var clientSoftwareName: String
@@ -68,7 +68,7 @@ public struct ApiVersionsRequest: KafkaRequest {
 public struct ApiVersionsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .apiVersions
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The top-level error code.
     public var errorCode: Int16

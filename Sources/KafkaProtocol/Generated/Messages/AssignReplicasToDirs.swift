@@ -7,7 +7,7 @@ public struct AssignReplicasToDirsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .assignReplicasToDirs
     public typealias Response = AssignReplicasToDirsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The ID of the requesting broker
     public var brokerId: Int32
@@ -195,7 +195,7 @@ public struct AssignReplicasToDirsRequest: KafkaRequest {
 public struct AssignReplicasToDirsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .assignReplicasToDirs
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct BeginQuorumEpochRequest: KafkaRequest {
     public static let apiKey: ApiKey = .beginQuorumEpoch
     public typealias Response = BeginQuorumEpochResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     public var clusterId: String?
     /// The replica id of the voter receiving the request
@@ -249,7 +249,7 @@ public struct BeginQuorumEpochRequest: KafkaRequest {
 public struct BeginQuorumEpochResponse: KafkaResponse {
     public static let apiKey: ApiKey = .beginQuorumEpoch
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The top level error code.
     public var errorCode: Int16

@@ -7,7 +7,7 @@ public struct BrokerHeartbeatRequest: KafkaRequest {
     public static let apiKey: ApiKey = .brokerHeartbeat
     public typealias Response = BrokerHeartbeatResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The broker ID.
     public var brokerId: Int32
@@ -95,7 +95,7 @@ public struct BrokerHeartbeatRequest: KafkaRequest {
 public struct BrokerHeartbeatResponse: KafkaResponse {
     public static let apiKey: ApiKey = .brokerHeartbeat
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

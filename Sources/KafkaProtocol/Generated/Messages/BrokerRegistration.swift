@@ -7,7 +7,7 @@ public struct BrokerRegistrationRequest: KafkaRequest {
     public static let apiKey: ApiKey = .brokerRegistration
     public typealias Response = BrokerRegistrationResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The broker ID.
     public var brokerId: Int32
@@ -224,7 +224,7 @@ public struct BrokerRegistrationRequest: KafkaRequest {
 public struct BrokerRegistrationResponse: KafkaResponse {
     public static let apiKey: ApiKey = .brokerRegistration
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequest {
     public static let apiKey: ApiKey = .consumerGroupHeartbeat
     public typealias Response = ConsumerGroupHeartbeatResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -158,7 +158,7 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequest {
 public struct ConsumerGroupHeartbeatResponse: KafkaResponse {
     public static let apiKey: ApiKey = .consumerGroupHeartbeat
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

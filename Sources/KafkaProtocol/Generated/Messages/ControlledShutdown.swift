@@ -7,7 +7,7 @@ public struct ControlledShutdownRequest: KafkaRequest {
     public static let apiKey: ApiKey = .controlledShutdown
     public typealias Response = ControlledShutdownResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The id of the broker for which controlled shutdown has been requested.
     public var brokerId: Int32
@@ -64,7 +64,7 @@ public struct ControlledShutdownRequest: KafkaRequest {
 public struct ControlledShutdownResponse: KafkaResponse {
     public static let apiKey: ApiKey = .controlledShutdown
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The top-level error code.
     public var errorCode: Int16

@@ -7,7 +7,7 @@ public struct ControllerRegistrationRequest: KafkaRequest {
     public static let apiKey: ApiKey = .controllerRegistration
     public typealias Response = ControllerRegistrationResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The ID of the controller to register.
     public var controllerId: Int32
@@ -188,7 +188,7 @@ public struct ControllerRegistrationRequest: KafkaRequest {
 public struct ControllerRegistrationResponse: KafkaResponse {
     public static let apiKey: ApiKey = .controllerRegistration
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct CreateAclsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .createAcls
     public typealias Response = CreateAclsResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The ACLs that we want to create.
     public var creations: [AclCreation]
@@ -134,7 +134,7 @@ public struct CreateAclsRequest: KafkaRequest {
 public struct CreateAclsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .createAcls
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

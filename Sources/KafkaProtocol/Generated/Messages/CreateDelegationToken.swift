@@ -7,7 +7,7 @@ public struct CreateDelegationTokenRequest: KafkaRequest {
     public static let apiKey: ApiKey = .createDelegationToken
     public typealias Response = CreateDelegationTokenResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The principal type of the owner of the token. If it's null it defaults to the token request principal.
     public var ownerPrincipalType: String?
@@ -126,7 +126,7 @@ public struct CreateDelegationTokenRequest: KafkaRequest {
 public struct CreateDelegationTokenResponse: KafkaResponse {
     public static let apiKey: ApiKey = .createDelegationToken
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The top-level error, or zero if there was no error.
     public var errorCode: Int16

@@ -7,7 +7,7 @@ public struct CreatePartitionsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .createPartitions
     public typealias Response = CreatePartitionsResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// Each topic that we want to create new partitions inside.
     public var topics: [CreatePartitionsTopic]
@@ -158,7 +158,7 @@ public struct CreatePartitionsRequest: KafkaRequest {
 public struct CreatePartitionsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .createPartitions
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

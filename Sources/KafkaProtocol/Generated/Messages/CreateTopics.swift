@@ -7,7 +7,7 @@ public struct CreateTopicsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .createTopics
     public typealias Response = CreateTopicsResponse
     public static let validVersions: ClosedRange<Int16> = 0...7
-    public static let flexibleVersions: ClosedRange<Int16>? = 5...7
+    public static let flexibleVersions: ClosedRange<Int16>? = 5...Int16.max
 
     /// The topics to create.
     public var topics: [CreatableTopic]
@@ -226,7 +226,7 @@ public struct CreateTopicsRequest: KafkaRequest {
 public struct CreateTopicsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .createTopics
     public static let validVersions: ClosedRange<Int16> = 0...7
-    public static let flexibleVersions: ClosedRange<Int16>? = 5...7
+    public static let flexibleVersions: ClosedRange<Int16>? = 5...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct DeleteAclsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .deleteAcls
     public typealias Response = DeleteAclsResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The filters to use when deleting ACLs.
     public var filters: [DeleteAclsFilter]
@@ -134,7 +134,7 @@ public struct DeleteAclsRequest: KafkaRequest {
 public struct DeleteAclsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .deleteAcls
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

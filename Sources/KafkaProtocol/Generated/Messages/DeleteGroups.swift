@@ -7,7 +7,7 @@ public struct DeleteGroupsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .deleteGroups
     public typealias Response = DeleteGroupsResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The group names to delete.
     public var groupsNames: [String]
@@ -54,7 +54,7 @@ public struct DeleteGroupsRequest: KafkaRequest {
 public struct DeleteGroupsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .deleteGroups
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

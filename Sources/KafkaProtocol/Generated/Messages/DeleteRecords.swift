@@ -7,7 +7,7 @@ public struct DeleteRecordsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .deleteRecords
     public typealias Response = DeleteRecordsResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// Each topic that we want to delete records from.
     public var topics: [DeleteRecordsTopic]
@@ -152,7 +152,7 @@ public struct DeleteRecordsRequest: KafkaRequest {
 public struct DeleteRecordsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .deleteRecords
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

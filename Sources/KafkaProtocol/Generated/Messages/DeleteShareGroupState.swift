@@ -7,7 +7,7 @@ public struct DeleteShareGroupStateRequest: KafkaRequest {
     public static let apiKey: ApiKey = .deleteShareGroupState
     public typealias Response = DeleteShareGroupStateResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -146,7 +146,7 @@ public struct DeleteShareGroupStateRequest: KafkaRequest {
 public struct DeleteShareGroupStateResponse: KafkaResponse {
     public static let apiKey: ApiKey = .deleteShareGroupState
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The delete results
     public var results: [DeleteStateResult]

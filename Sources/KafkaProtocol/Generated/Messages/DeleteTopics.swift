@@ -7,7 +7,7 @@ public struct DeleteTopicsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .deleteTopics
     public typealias Response = DeleteTopicsResponse
     public static let validVersions: ClosedRange<Int16> = 0...6
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...6
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The name or topic ID of the topic
     public var topics: [DeleteTopicState]
@@ -128,7 +128,7 @@ public struct DeleteTopicsRequest: KafkaRequest {
 public struct DeleteTopicsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .deleteTopics
     public static let validVersions: ClosedRange<Int16> = 0...6
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...6
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

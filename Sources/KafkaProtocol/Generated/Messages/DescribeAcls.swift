@@ -7,7 +7,7 @@ public struct DescribeAclsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeAcls
     public typealias Response = DescribeAclsResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The resource type.
     public var resourceTypeFilter: Int8
@@ -94,7 +94,7 @@ public struct DescribeAclsRequest: KafkaRequest {
 public struct DescribeAclsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeAcls
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

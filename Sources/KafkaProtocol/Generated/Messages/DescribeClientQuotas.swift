@@ -7,7 +7,7 @@ public struct DescribeClientQuotasRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeClientQuotas
     public typealias Response = DescribeClientQuotasResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// Filter components to apply to quota entities.
     public var components: [ComponentData]
@@ -112,7 +112,7 @@ public struct DescribeClientQuotasRequest: KafkaRequest {
 public struct DescribeClientQuotasResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeClientQuotas
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct DescribeClusterRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeCluster
     public typealias Response = DescribeClusterResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Whether to include cluster authorized operations.
     public var includeClusterAuthorizedOperations: Bool
@@ -64,7 +64,7 @@ public struct DescribeClusterRequest: KafkaRequest {
 public struct DescribeClusterResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeCluster
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

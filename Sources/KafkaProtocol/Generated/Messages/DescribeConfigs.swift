@@ -7,7 +7,7 @@ public struct DescribeConfigsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeConfigs
     public typealias Response = DescribeConfigsResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The resources whose configurations we want to describe.
     public var resources: [DescribeConfigsResource]
@@ -126,7 +126,7 @@ public struct DescribeConfigsRequest: KafkaRequest {
 public struct DescribeConfigsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeConfigs
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

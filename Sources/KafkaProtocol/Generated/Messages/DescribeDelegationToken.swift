@@ -7,7 +7,7 @@ public struct DescribeDelegationTokenRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeDelegationToken
     public typealias Response = DescribeDelegationTokenResponse
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// Each owner that we want to describe delegation tokens for, or null to describe all tokens.
     public var owners: [DescribeDelegationTokenOwner]?
@@ -100,7 +100,7 @@ public struct DescribeDelegationTokenRequest: KafkaRequest {
 public struct DescribeDelegationTokenResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeDelegationToken
     public static let validVersions: ClosedRange<Int16> = 0...3
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...3
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The error code, or 0 if there was no error.
     public var errorCode: Int16

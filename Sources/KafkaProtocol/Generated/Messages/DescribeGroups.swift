@@ -7,7 +7,7 @@ public struct DescribeGroupsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeGroups
     public typealias Response = DescribeGroupsResponse
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 5...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 5...Int16.max
 
     /// The names of the groups to describe
     public var groups: [String]
@@ -64,7 +64,7 @@ public struct DescribeGroupsRequest: KafkaRequest {
 public struct DescribeGroupsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeGroups
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 5...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 5...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct DescribeLogDirsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeLogDirs
     public typealias Response = DescribeLogDirsResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// Each topic that we want to describe log directories for, or null for all topics.
     public var topics: [DescribableLogDirTopic]?
@@ -100,7 +100,7 @@ public struct DescribeLogDirsRequest: KafkaRequest {
 public struct DescribeLogDirsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeLogDirs
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

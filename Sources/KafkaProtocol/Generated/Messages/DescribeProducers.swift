@@ -7,7 +7,7 @@ public struct DescribeProducersRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeProducers
     public typealias Response = DescribeProducersResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     public var topics: [TopicRequest]
     /// Tagged fields this version of Samsa does not know, kept for round trips.
@@ -99,7 +99,7 @@ public struct DescribeProducersRequest: KafkaRequest {
 public struct DescribeProducersResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeProducers
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct DescribeQuorumRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeQuorum
     public typealias Response = DescribeQuorumResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     public var topics: [TopicData]
     /// Tagged fields this version of Samsa does not know, kept for round trips.
@@ -138,7 +138,7 @@ public struct DescribeQuorumRequest: KafkaRequest {
 public struct DescribeQuorumResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeQuorum
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The top level error code.
     public var errorCode: Int16

@@ -7,7 +7,7 @@ public struct DescribeTopicPartitionsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeTopicPartitions
     public typealias Response = DescribeTopicPartitionsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The topics to fetch details for.
     public var topics: [TopicRequest]
@@ -157,7 +157,7 @@ public struct DescribeTopicPartitionsRequest: KafkaRequest {
 public struct DescribeTopicPartitionsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeTopicPartitions
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

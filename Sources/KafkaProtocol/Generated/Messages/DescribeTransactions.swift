@@ -7,7 +7,7 @@ public struct DescribeTransactionsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeTransactions
     public typealias Response = DescribeTransactionsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Array of transactionalIds to include in describe results. If empty, then no results will be returned.
     public var transactionalIds: [String]
@@ -54,7 +54,7 @@ public struct DescribeTransactionsRequest: KafkaRequest {
 public struct DescribeTransactionsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeTransactions
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

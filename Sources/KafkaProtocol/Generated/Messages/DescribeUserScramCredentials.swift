@@ -7,7 +7,7 @@ public struct DescribeUserScramCredentialsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .describeUserScramCredentials
     public typealias Response = DescribeUserScramCredentialsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The users to describe, or null/empty to describe all users.
     public var users: [UserName]?
@@ -94,7 +94,7 @@ public struct DescribeUserScramCredentialsRequest: KafkaRequest {
 public struct DescribeUserScramCredentialsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .describeUserScramCredentials
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ElectLeadersRequest: KafkaRequest {
     public static let apiKey: ApiKey = .electLeaders
     public typealias Response = ElectLeadersResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// Type of elections to conduct for the partition. A value of '0' elects the preferred replica. A value of '1' elects the first live replica if there are no in-sync replica.
     public var electionType: Int8
@@ -116,7 +116,7 @@ public struct ElectLeadersRequest: KafkaRequest {
 public struct ElectLeadersResponse: KafkaResponse {
     public static let apiKey: ApiKey = .electLeaders
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

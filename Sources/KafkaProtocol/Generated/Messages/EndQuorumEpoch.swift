@@ -7,7 +7,7 @@ public struct EndQuorumEpochRequest: KafkaRequest {
     public static let apiKey: ApiKey = .endQuorumEpoch
     public typealias Response = EndQuorumEpochResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     public var clusterId: String?
     public var topics: [TopicData]
@@ -301,7 +301,7 @@ public struct EndQuorumEpochRequest: KafkaRequest {
 public struct EndQuorumEpochResponse: KafkaResponse {
     public static let apiKey: ApiKey = .endQuorumEpoch
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The top level error code.
     public var errorCode: Int16

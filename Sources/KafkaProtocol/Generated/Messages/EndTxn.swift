@@ -7,7 +7,7 @@ public struct EndTxnRequest: KafkaRequest {
     public static let apiKey: ApiKey = .endTxn
     public typealias Response = EndTxnResponse
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The ID of the transaction to end.
     public var transactionalId: String
@@ -72,7 +72,7 @@ public struct EndTxnRequest: KafkaRequest {
 public struct EndTxnResponse: KafkaResponse {
     public static let apiKey: ApiKey = .endTxn
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct EnvelopeRequest: KafkaRequest {
     public static let apiKey: ApiKey = .envelope
     public typealias Response = EnvelopeResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The embedded request header and data.
     public var requestData: ByteBuffer
@@ -66,7 +66,7 @@ public struct EnvelopeRequest: KafkaRequest {
 public struct EnvelopeResponse: KafkaResponse {
     public static let apiKey: ApiKey = .envelope
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The embedded response header and data.
     public var responseData: ByteBuffer?

@@ -7,7 +7,7 @@ public struct ExpireDelegationTokenRequest: KafkaRequest {
     public static let apiKey: ApiKey = .expireDelegationToken
     public typealias Response = ExpireDelegationTokenResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The HMAC of the delegation token to be expired.
     public var hmac: ByteBuffer
@@ -60,7 +60,7 @@ public struct ExpireDelegationTokenRequest: KafkaRequest {
 public struct ExpireDelegationTokenResponse: KafkaResponse {
     public static let apiKey: ApiKey = .expireDelegationToken
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The error code, or 0 if there was no error.
     public var errorCode: Int16

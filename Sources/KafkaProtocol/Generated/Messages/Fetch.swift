@@ -7,7 +7,7 @@ public struct FetchRequest: KafkaRequest {
     public static let apiKey: ApiKey = .fetch
     public typealias Response = FetchResponse
     public static let validVersions: ClosedRange<Int16> = 0...17
-    public static let flexibleVersions: ClosedRange<Int16>? = 12...17
+    public static let flexibleVersions: ClosedRange<Int16>? = 12...Int16.max
 
     /// The clusterId if known. This is used to validate metadata fetches prior to broker registration.
     public var clusterId: String?
@@ -443,7 +443,7 @@ public struct FetchRequest: KafkaRequest {
 public struct FetchResponse: KafkaResponse {
     public static let apiKey: ApiKey = .fetch
     public static let validVersions: ClosedRange<Int16> = 0...17
-    public static let flexibleVersions: ClosedRange<Int16>? = 12...17
+    public static let flexibleVersions: ClosedRange<Int16>? = 12...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

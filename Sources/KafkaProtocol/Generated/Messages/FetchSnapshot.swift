@@ -7,7 +7,7 @@ public struct FetchSnapshotRequest: KafkaRequest {
     public static let apiKey: ApiKey = .fetchSnapshot
     public typealias Response = FetchSnapshotResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The clusterId if known, this is used to validate metadata fetches prior to broker registration
     public var clusterId: String?
@@ -248,7 +248,7 @@ public struct FetchSnapshotRequest: KafkaRequest {
 public struct FetchSnapshotResponse: KafkaResponse {
     public static let apiKey: ApiKey = .fetchSnapshot
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

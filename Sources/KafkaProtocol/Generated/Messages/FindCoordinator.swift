@@ -7,7 +7,7 @@ public struct FindCoordinatorRequest: KafkaRequest {
     public static let apiKey: ApiKey = .findCoordinator
     public typealias Response = FindCoordinatorResponse
     public static let validVersions: ClosedRange<Int16> = 0...6
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...6
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The coordinator key.
     public var key: String
@@ -78,7 +78,7 @@ public struct FindCoordinatorRequest: KafkaRequest {
 public struct FindCoordinatorResponse: KafkaResponse {
     public static let apiKey: ApiKey = .findCoordinator
     public static let validVersions: ClosedRange<Int16> = 0...6
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...6
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

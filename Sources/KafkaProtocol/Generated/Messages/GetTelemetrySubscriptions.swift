@@ -7,7 +7,7 @@ public struct GetTelemetrySubscriptionsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .getTelemetrySubscriptions
     public typealias Response = GetTelemetrySubscriptionsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Unique id for this client instance, must be set to 0 on the first request.
     public var clientInstanceId: KafkaUUID
@@ -54,7 +54,7 @@ public struct GetTelemetrySubscriptionsRequest: KafkaRequest {
 public struct GetTelemetrySubscriptionsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .getTelemetrySubscriptions
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

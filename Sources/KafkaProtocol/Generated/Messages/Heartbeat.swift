@@ -7,7 +7,7 @@ public struct HeartbeatRequest: KafkaRequest {
     public static let apiKey: ApiKey = .heartbeat
     public typealias Response = HeartbeatResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The group id.
     public var groupId: String
@@ -76,7 +76,7 @@ public struct HeartbeatRequest: KafkaRequest {
 public struct HeartbeatResponse: KafkaResponse {
     public static let apiKey: ApiKey = .heartbeat
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct IncrementalAlterConfigsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .incrementalAlterConfigs
     public typealias Response = IncrementalAlterConfigsResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The incremental updates for each resource.
     public var resources: [AlterConfigsResource]
@@ -164,7 +164,7 @@ public struct IncrementalAlterConfigsRequest: KafkaRequest {
 public struct IncrementalAlterConfigsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .incrementalAlterConfigs
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

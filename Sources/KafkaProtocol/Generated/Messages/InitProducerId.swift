@@ -7,7 +7,7 @@ public struct InitProducerIdRequest: KafkaRequest {
     public static let apiKey: ApiKey = .initProducerId
     public typealias Response = InitProducerIdResponse
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The transactional id, or null if the producer is not transactional.
     public var transactionalId: String?
@@ -80,7 +80,7 @@ public struct InitProducerIdRequest: KafkaRequest {
 public struct InitProducerIdResponse: KafkaResponse {
     public static let apiKey: ApiKey = .initProducerId
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

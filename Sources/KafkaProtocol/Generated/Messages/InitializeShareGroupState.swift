@@ -7,7 +7,7 @@ public struct InitializeShareGroupStateRequest: KafkaRequest {
     public static let apiKey: ApiKey = .initializeShareGroupState
     public typealias Response = InitializeShareGroupStateResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -158,7 +158,7 @@ public struct InitializeShareGroupStateRequest: KafkaRequest {
 public struct InitializeShareGroupStateResponse: KafkaResponse {
     public static let apiKey: ApiKey = .initializeShareGroupState
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The initialization results
     public var results: [InitializeStateResult]

@@ -7,7 +7,7 @@ public struct JoinGroupRequest: KafkaRequest {
     public static let apiKey: ApiKey = .joinGroup
     public typealias Response = JoinGroupResponse
     public static let validVersions: ClosedRange<Int16> = 0...9
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...9
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -154,7 +154,7 @@ public struct JoinGroupRequest: KafkaRequest {
 public struct JoinGroupResponse: KafkaResponse {
     public static let apiKey: ApiKey = .joinGroup
     public static let validVersions: ClosedRange<Int16> = 0...9
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...9
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct LeaderAndIsrRequest: KafkaRequest {
     public static let apiKey: ApiKey = .leaderAndIsr
     public typealias Response = LeaderAndIsrResponse
     public static let validVersions: ClosedRange<Int16> = 0...7
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...7
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The current controller ID.
     public var controllerId: Int32
@@ -358,7 +358,7 @@ public struct LeaderAndIsrRequest: KafkaRequest {
 public struct LeaderAndIsrResponse: KafkaResponse {
     public static let apiKey: ApiKey = .leaderAndIsr
     public static let validVersions: ClosedRange<Int16> = 0...7
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...7
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The error code, or 0 if there was no error.
     public var errorCode: Int16

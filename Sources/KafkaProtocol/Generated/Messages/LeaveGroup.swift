@@ -7,7 +7,7 @@ public struct LeaveGroupRequest: KafkaRequest {
     public static let apiKey: ApiKey = .leaveGroup
     public typealias Response = LeaveGroupResponse
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The ID of the group to leave.
     public var groupId: String
@@ -138,7 +138,7 @@ public struct LeaveGroupRequest: KafkaRequest {
 public struct LeaveGroupResponse: KafkaResponse {
     public static let apiKey: ApiKey = .leaveGroup
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ListClientMetricsResourcesRequest: KafkaRequest {
     public static let apiKey: ApiKey = .listClientMetricsResources
     public typealias Response = ListClientMetricsResourcesResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Tagged fields this version of Samsa does not know, kept for round trips.
     public var unknownTaggedFields: [TaggedField]
@@ -48,7 +48,7 @@ public struct ListClientMetricsResourcesRequest: KafkaRequest {
 public struct ListClientMetricsResourcesResponse: KafkaResponse {
     public static let apiKey: ApiKey = .listClientMetricsResources
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

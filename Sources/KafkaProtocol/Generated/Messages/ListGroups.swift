@@ -7,7 +7,7 @@ public struct ListGroupsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .listGroups
     public typealias Response = ListGroupsResponse
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The states of the groups we want to list. If empty, all groups are returned with their state.
     public var statesFilter: [String]
@@ -68,7 +68,7 @@ public struct ListGroupsRequest: KafkaRequest {
 public struct ListGroupsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .listGroups
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

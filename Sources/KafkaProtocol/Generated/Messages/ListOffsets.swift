@@ -7,7 +7,7 @@ public struct ListOffsetsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .listOffsets
     public typealias Response = ListOffsetsResponse
     public static let validVersions: ClosedRange<Int16> = 0...10
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...10
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The broker ID of the requester, or -1 if this request is being made by a normal consumer.
     public var replicaId: Int32
@@ -192,7 +192,7 @@ public struct ListOffsetsRequest: KafkaRequest {
 public struct ListOffsetsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .listOffsets
     public static let validVersions: ClosedRange<Int16> = 0...10
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...10
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ListPartitionReassignmentsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .listPartitionReassignments
     public typealias Response = ListPartitionReassignmentsResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The time in ms to wait for the request to complete.
     public var timeoutMs: Int32
@@ -106,7 +106,7 @@ public struct ListPartitionReassignmentsRequest: KafkaRequest {
 public struct ListPartitionReassignmentsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .listPartitionReassignments
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ListTransactionsRequest: KafkaRequest {
     public static let apiKey: ApiKey = .listTransactions
     public typealias Response = ListTransactionsResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The transaction states to filter by: if empty, all transactions are returned; if non-empty, then only transactions matching one of the filtered states will be returned
     public var stateFilters: [String]
@@ -70,7 +70,7 @@ public struct ListTransactionsRequest: KafkaRequest {
 public struct ListTransactionsResponse: KafkaResponse {
     public static let apiKey: ApiKey = .listTransactions
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct MetadataRequest: KafkaRequest {
     public static let apiKey: ApiKey = .metadata
     public typealias Response = MetadataResponse
     public static let validVersions: ClosedRange<Int16> = 0...12
-    public static let flexibleVersions: ClosedRange<Int16>? = 9...12
+    public static let flexibleVersions: ClosedRange<Int16>? = 9...Int16.max
 
     /// The topics to fetch metadata for.
     public var topics: [MetadataRequestTopic]?
@@ -142,7 +142,7 @@ public struct MetadataRequest: KafkaRequest {
 public struct MetadataResponse: KafkaResponse {
     public static let apiKey: ApiKey = .metadata
     public static let validVersions: ClosedRange<Int16> = 0...12
-    public static let flexibleVersions: ClosedRange<Int16>? = 9...12
+    public static let flexibleVersions: ClosedRange<Int16>? = 9...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct OffsetCommitRequest: KafkaRequest {
     public static let apiKey: ApiKey = .offsetCommit
     public typealias Response = OffsetCommitResponse
     public static let validVersions: ClosedRange<Int16> = 0...9
-    public static let flexibleVersions: ClosedRange<Int16>? = 8...9
+    public static let flexibleVersions: ClosedRange<Int16>? = 8...Int16.max
 
     /// The unique group identifier.
     public var groupId: String
@@ -218,7 +218,7 @@ public struct OffsetCommitRequest: KafkaRequest {
 public struct OffsetCommitResponse: KafkaResponse {
     public static let apiKey: ApiKey = .offsetCommit
     public static let validVersions: ClosedRange<Int16> = 0...9
-    public static let flexibleVersions: ClosedRange<Int16>? = 8...9
+    public static let flexibleVersions: ClosedRange<Int16>? = 8...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct OffsetFetchRequest: KafkaRequest {
     public static let apiKey: ApiKey = .offsetFetch
     public typealias Response = OffsetFetchResponse
     public static let validVersions: ClosedRange<Int16> = 0...9
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...9
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The group to fetch offsets for.
     public var groupId: String
@@ -274,7 +274,7 @@ public struct OffsetFetchRequest: KafkaRequest {
 public struct OffsetFetchResponse: KafkaResponse {
     public static let apiKey: ApiKey = .offsetFetch
     public static let validVersions: ClosedRange<Int16> = 0...9
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...9
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

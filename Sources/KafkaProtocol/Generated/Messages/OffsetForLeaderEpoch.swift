@@ -7,7 +7,7 @@ public struct OffsetForLeaderEpochRequest: KafkaRequest {
     public static let apiKey: ApiKey = .offsetForLeaderEpoch
     public typealias Response = OffsetForLeaderEpochResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The broker ID of the follower, of -1 if this request is from a consumer.
     public var replicaId: Int32
@@ -166,7 +166,7 @@ public struct OffsetForLeaderEpochRequest: KafkaRequest {
 public struct OffsetForLeaderEpochResponse: KafkaResponse {
     public static let apiKey: ApiKey = .offsetForLeaderEpoch
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ProduceRequest: KafkaRequest {
     public static let apiKey: ApiKey = .produce
     public typealias Response = ProduceResponse
     public static let validVersions: ClosedRange<Int16> = 0...11
-    public static let flexibleVersions: ClosedRange<Int16>? = 9...11
+    public static let flexibleVersions: ClosedRange<Int16>? = 9...Int16.max
 
     /// The transactional ID, or null if the producer is not transactional.
     public var transactionalId: String?
@@ -168,7 +168,7 @@ public struct ProduceRequest: KafkaRequest {
 public struct ProduceResponse: KafkaResponse {
     public static let apiKey: ApiKey = .produce
     public static let validVersions: ClosedRange<Int16> = 0...11
-    public static let flexibleVersions: ClosedRange<Int16>? = 9...11
+    public static let flexibleVersions: ClosedRange<Int16>? = 9...Int16.max
 
     /// Each produce response
     public var responses: [TopicProduceResponse]

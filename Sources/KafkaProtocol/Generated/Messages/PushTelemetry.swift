@@ -7,7 +7,7 @@ public struct PushTelemetryRequest: KafkaRequest {
     public static let apiKey: ApiKey = .pushTelemetry
     public typealias Response = PushTelemetryResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Unique id for this client instance.
     public var clientInstanceId: KafkaUUID
@@ -78,7 +78,7 @@ public struct PushTelemetryRequest: KafkaRequest {
 public struct PushTelemetryResponse: KafkaResponse {
     public static let apiKey: ApiKey = .pushTelemetry
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

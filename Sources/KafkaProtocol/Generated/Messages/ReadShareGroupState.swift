@@ -7,7 +7,7 @@ public struct ReadShareGroupStateRequest: KafkaRequest {
     public static let apiKey: ApiKey = .readShareGroupState
     public typealias Response = ReadShareGroupStateResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -152,7 +152,7 @@ public struct ReadShareGroupStateRequest: KafkaRequest {
 public struct ReadShareGroupStateResponse: KafkaResponse {
     public static let apiKey: ApiKey = .readShareGroupState
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The read results
     public var results: [ReadStateResult]

@@ -7,7 +7,7 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequest {
     public static let apiKey: ApiKey = .readShareGroupStateSummary
     public typealias Response = ReadShareGroupStateSummaryResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -152,7 +152,7 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequest {
 public struct ReadShareGroupStateSummaryResponse: KafkaResponse {
     public static let apiKey: ApiKey = .readShareGroupStateSummary
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The read results
     public var results: [ReadStateSummaryResult]

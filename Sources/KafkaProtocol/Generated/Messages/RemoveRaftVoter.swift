@@ -7,7 +7,7 @@ public struct RemoveRaftVoterRequest: KafkaRequest {
     public static let apiKey: ApiKey = .removeRaftVoter
     public typealias Response = RemoveRaftVoterResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     public var clusterId: String?
     /// The replica id of the voter getting removed from the topic partition
@@ -65,7 +65,7 @@ public struct RemoveRaftVoterRequest: KafkaRequest {
 public struct RemoveRaftVoterResponse: KafkaResponse {
     public static let apiKey: ApiKey = .removeRaftVoter
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

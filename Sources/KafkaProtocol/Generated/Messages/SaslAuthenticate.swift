@@ -7,7 +7,7 @@ public struct SaslAuthenticateRequest: KafkaRequest {
     public static let apiKey: ApiKey = .saslAuthenticate
     public typealias Response = SaslAuthenticateResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The SASL authentication bytes from the client, as defined by the SASL mechanism.
     public var authBytes: ByteBuffer
@@ -54,7 +54,7 @@ public struct SaslAuthenticateRequest: KafkaRequest {
 public struct SaslAuthenticateResponse: KafkaResponse {
     public static let apiKey: ApiKey = .saslAuthenticate
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The error code, or 0 if there was no error.
     public var errorCode: Int16

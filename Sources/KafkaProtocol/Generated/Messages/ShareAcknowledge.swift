@@ -7,7 +7,7 @@ public struct ShareAcknowledgeRequest: KafkaRequest {
     public static let apiKey: ApiKey = .shareAcknowledge
     public typealias Response = ShareAcknowledgeResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String?
@@ -216,7 +216,7 @@ public struct ShareAcknowledgeRequest: KafkaRequest {
 public struct ShareAcknowledgeResponse: KafkaResponse {
     public static let apiKey: ApiKey = .shareAcknowledge
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

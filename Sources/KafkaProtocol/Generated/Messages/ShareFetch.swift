@@ -7,7 +7,7 @@ public struct ShareFetchRequest: KafkaRequest {
     public static let apiKey: ApiKey = .shareFetch
     public typealias Response = ShareFetchResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String?
@@ -292,7 +292,7 @@ public struct ShareFetchRequest: KafkaRequest {
 public struct ShareFetchResponse: KafkaResponse {
     public static let apiKey: ApiKey = .shareFetch
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ShareGroupDescribeRequest: KafkaRequest {
     public static let apiKey: ApiKey = .shareGroupDescribe
     public typealias Response = ShareGroupDescribeResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The ids of the groups to describe
     public var groupIds: [String]
@@ -60,7 +60,7 @@ public struct ShareGroupDescribeRequest: KafkaRequest {
 public struct ShareGroupDescribeResponse: KafkaResponse {
     public static let apiKey: ApiKey = .shareGroupDescribe
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct ShareGroupHeartbeatRequest: KafkaRequest {
     public static let apiKey: ApiKey = .shareGroupHeartbeat
     public typealias Response = ShareGroupHeartbeatResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -78,7 +78,7 @@ public struct ShareGroupHeartbeatRequest: KafkaRequest {
 public struct ShareGroupHeartbeatResponse: KafkaResponse {
     public static let apiKey: ApiKey = .shareGroupHeartbeat
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

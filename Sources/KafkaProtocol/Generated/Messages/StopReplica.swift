@@ -7,7 +7,7 @@ public struct StopReplicaRequest: KafkaRequest {
     public static let apiKey: ApiKey = .stopReplica
     public typealias Response = StopReplicaResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The controller id.
     public var controllerId: Int32
@@ -346,7 +346,7 @@ public struct StopReplicaRequest: KafkaRequest {
 public struct StopReplicaResponse: KafkaResponse {
     public static let apiKey: ApiKey = .stopReplica
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 2...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 2...Int16.max
 
     /// The top-level error code, or 0 if there was no top-level error.
     public var errorCode: Int16

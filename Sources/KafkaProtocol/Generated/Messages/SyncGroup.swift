@@ -7,7 +7,7 @@ public struct SyncGroupRequest: KafkaRequest {
     public static let apiKey: ApiKey = .syncGroup
     public typealias Response = SyncGroupResponse
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The unique group identifier.
     public var groupId: String
@@ -148,7 +148,7 @@ public struct SyncGroupRequest: KafkaRequest {
 public struct SyncGroupResponse: KafkaResponse {
     public static let apiKey: ApiKey = .syncGroup
     public static let validVersions: ClosedRange<Int16> = 0...5
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...5
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct TxnOffsetCommitRequest: KafkaRequest {
     public static let apiKey: ApiKey = .txnOffsetCommit
     public typealias Response = TxnOffsetCommitResponse
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The ID of the transaction.
     public var transactionalId: String
@@ -216,7 +216,7 @@ public struct TxnOffsetCommitRequest: KafkaRequest {
 public struct TxnOffsetCommitResponse: KafkaResponse {
     public static let apiKey: ApiKey = .txnOffsetCommit
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 3...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 3...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct UnregisterBrokerRequest: KafkaRequest {
     public static let apiKey: ApiKey = .unregisterBroker
     public typealias Response = UnregisterBrokerResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The broker ID to unregister.
     public var brokerId: Int32
@@ -54,7 +54,7 @@ public struct UnregisterBrokerRequest: KafkaRequest {
 public struct UnregisterBrokerResponse: KafkaResponse {
     public static let apiKey: ApiKey = .unregisterBroker
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

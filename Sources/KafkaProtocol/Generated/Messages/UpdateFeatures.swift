@@ -7,7 +7,7 @@ public struct UpdateFeaturesRequest: KafkaRequest {
     public static let apiKey: ApiKey = .updateFeatures
     public typealias Response = UpdateFeaturesResponse
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// How long to wait in milliseconds before timing out the request.
     public var timeoutMs: Int32
@@ -136,7 +136,7 @@ public struct UpdateFeaturesRequest: KafkaRequest {
 public struct UpdateFeaturesResponse: KafkaResponse {
     public static let apiKey: ApiKey = .updateFeatures
     public static let validVersions: ClosedRange<Int16> = 0...2
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...2
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

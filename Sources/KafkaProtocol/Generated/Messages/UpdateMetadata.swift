@@ -7,7 +7,7 @@ public struct UpdateMetadataRequest: KafkaRequest {
     public static let apiKey: ApiKey = .updateMetadata
     public typealias Response = UpdateMetadataResponse
     public static let validVersions: ClosedRange<Int16> = 0...8
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...8
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The controller id.
     public var controllerId: Int32
@@ -436,7 +436,7 @@ public struct UpdateMetadataRequest: KafkaRequest {
 public struct UpdateMetadataResponse: KafkaResponse {
     public static let apiKey: ApiKey = .updateMetadata
     public static let validVersions: ClosedRange<Int16> = 0...8
-    public static let flexibleVersions: ClosedRange<Int16>? = 6...8
+    public static let flexibleVersions: ClosedRange<Int16>? = 6...Int16.max
 
     /// The error code, or 0 if there was no error.
     public var errorCode: Int16

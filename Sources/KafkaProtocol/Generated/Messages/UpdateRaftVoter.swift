@@ -7,7 +7,7 @@ public struct UpdateRaftVoterRequest: KafkaRequest {
     public static let apiKey: ApiKey = .updateRaftVoter
     public typealias Response = UpdateRaftVoterResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     public var clusterId: String?
     /// The current leader epoch of the partition, -1 for unknown leader epoch
@@ -181,7 +181,7 @@ public struct UpdateRaftVoterRequest: KafkaRequest {
 public struct UpdateRaftVoterResponse: KafkaResponse {
     public static let apiKey: ApiKey = .updateRaftVoter
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32

@@ -7,7 +7,7 @@ public struct VoteRequest: KafkaRequest {
     public static let apiKey: ApiKey = .vote
     public typealias Response = VoteResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     public var clusterId: String?
     /// The replica id of the voter receiving the request
@@ -197,7 +197,7 @@ public struct VoteRequest: KafkaRequest {
 public struct VoteResponse: KafkaResponse {
     public static let apiKey: ApiKey = .vote
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The top level error code.
     public var errorCode: Int16

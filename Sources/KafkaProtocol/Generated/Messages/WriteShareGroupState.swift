@@ -7,7 +7,7 @@ public struct WriteShareGroupStateRequest: KafkaRequest {
     public static let apiKey: ApiKey = .writeShareGroupState
     public typealias Response = WriteShareGroupStateResponse
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group identifier.
     public var groupId: String
@@ -227,7 +227,7 @@ public struct WriteShareGroupStateRequest: KafkaRequest {
 public struct WriteShareGroupStateResponse: KafkaResponse {
     public static let apiKey: ApiKey = .writeShareGroupState
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The write results
     public var results: [WriteStateResult]

@@ -7,7 +7,7 @@ public struct WriteTxnMarkersRequest: KafkaRequest {
     public static let apiKey: ApiKey = .writeTxnMarkers
     public typealias Response = WriteTxnMarkersResponse
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The transaction markers to be written.
     public var markers: [WritableTxnMarker]
@@ -164,7 +164,7 @@ public struct WriteTxnMarkersRequest: KafkaRequest {
 public struct WriteTxnMarkersResponse: KafkaResponse {
     public static let apiKey: ApiKey = .writeTxnMarkers
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// The results for writing makers.
     public var markers: [WritableTxnMarkerResult]

@@ -5,7 +5,7 @@ import NIOCore
 
 public struct ConsumerGroupCurrentMemberAssignmentValue: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The current member epoch that is expected from the member in the heartbeat request.
     public var memberEpoch: Int32

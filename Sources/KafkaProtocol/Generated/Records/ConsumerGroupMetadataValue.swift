@@ -5,7 +5,7 @@ import NIOCore
 
 public struct ConsumerGroupMetadataValue: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The group epoch.
     public var epoch: Int32

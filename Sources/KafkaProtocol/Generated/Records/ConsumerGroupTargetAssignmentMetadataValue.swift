@@ -5,7 +5,7 @@ import NIOCore
 
 public struct ConsumerGroupTargetAssignmentMetadataValue: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...0
-    public static let flexibleVersions: ClosedRange<Int16>? = 0...0
+    public static let flexibleVersions: ClosedRange<Int16>? = 0...Int16.max
 
     /// The assignment epoch.
     public var assignmentEpoch: Int32

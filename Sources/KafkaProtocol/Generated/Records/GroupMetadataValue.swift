@@ -5,7 +5,7 @@ import NIOCore
 
 public struct GroupMetadataValue: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...4
-    public static let flexibleVersions: ClosedRange<Int16>? = 4...4
+    public static let flexibleVersions: ClosedRange<Int16>? = 4...Int16.max
 
     public var protocolType: String
     public var generation: Int32

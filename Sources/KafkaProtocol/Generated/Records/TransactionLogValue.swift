@@ -5,7 +5,7 @@ import NIOCore
 
 public struct TransactionLogValue: KafkaMessage {
     public static let validVersions: ClosedRange<Int16> = 0...1
-    public static let flexibleVersions: ClosedRange<Int16>? = 1...1
+    public static let flexibleVersions: ClosedRange<Int16>? = 1...Int16.max
 
     /// Producer id in use by the transactional id
     public var producerId: Int64
