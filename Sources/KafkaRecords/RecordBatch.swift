@@ -187,7 +187,7 @@ public struct RecordBatchHeader: Hashable, Sendable {
 }
 
 /// One record batch: its parsed header and its bytes (a slice of the input, not a copy).
-public struct RecordBatch: Sendable {
+public struct RecordBatch: Hashable, Sendable {
     public var header: RecordBatchHeader
     /// The whole batch, header included, exactly as it was received.
     public var bytes: ByteBuffer
