@@ -5,7 +5,7 @@ import PackageDescription
 // coordinators and the broker come next, in that order. See docs/ARCHITECTURE.md.
 let package = Package(
     name: "samsa",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "samsa", targets: ["samsa"]),
         .library(name: "KafkaProtocol", targets: ["KafkaWire", "KafkaProtocol", "KafkaRecords"]),
@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O2"])]),
         // Record batches (magic 2): decode, build, validate.
         .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", .product(name: "NIOCore", package: "swift-nio")]),
+        // Storage engine: segmented partition logs, indexes, checkpoints, recovery, producer state. No sockets.
+        .target(name: "SamsaStorage", dependencies: ["KafkaRecords", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
         // The single `samsa` command.
@@ -38,5 +40,6 @@ let package = Package(
                                                               .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", "CCRC32C"]),
+        .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
     ]
 )

@@ -1,0 +1,226 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// An open file descriptor owned by the storage engine. Reference counted: the descriptor is
+/// closed when the last holder lets go, so a fetch that is still sending a segment keeps it
+/// readable after retention has unlinked it.
+public final class FileDescriptorBox: Sendable {
+    public let fd: CInt
+    public let path: String
+
+    init(fd: CInt, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { _ = close(fd) }
+
+    /// Opens (creating when asked) `path` for reading and writing.
+    static func open(_ path: String, create: Bool) throws -> FileDescriptorBox {
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = path.withCString { Glibc.open($0, flags, 0o644) }
+        guard fd >= 0 else { throw StorageError.io(op: "open", path: path, errno: errno) }
+        return FileDescriptorBox(fd: fd, path: path)
+    }
+
+    /// A new descriptor for the same open file, owned by the caller (for sendfile).
+    public func duplicate() throws -> CInt {
+        let d = dup(fd)
+        guard d >= 0 else { throw StorageError.io(op: "dup", path: path, errno: errno) }
+        return d
+    }
+
+    func size() throws -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StorageError.io(op: "fstat", path: path, errno: errno) }
+        return Int(st.st_size)
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    func pwriteAll(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(op: "pwrite", path: path, errno: errno)
+            }
+            done += n
+        }
+    }
+
+    func pwriteAll(_ buffer: ByteBuffer, at offset: Int) throws {
+        try buffer.withUnsafeReadableBytes { try pwriteAll($0, at: offset) }
+    }
+
+    /// Writes the iovecs in order starting at `offset` (pwritev), finishing short writes.
+    func pwritevAll(_ iovecs: inout [iovec], at offset: Int) throws {
+        var position = offset
+        var first = 0
+        while first < iovecs.count {
+            let n = iovecs.withUnsafeMutableBufferPointer { p in
+                pwritev(fd, p.baseAddress! + first, CInt(min(p.count - first, 1024)), off_t(position))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(op: "pwritev", path: path, errno: errno)
+            }
+            position += n
+            var left = n
+            while left > 0, first < iovecs.count {
+                if left >= iovecs[first].iov_len {
+                    left -= iovecs[first].iov_len
+                    first += 1
+                } else {
+                    iovecs[first].iov_base = iovecs[first].iov_base! + left
+                    iovecs[first].iov_len -= left
+                    left = 0
+                }
+            }
+            while first < iovecs.count, iovecs[first].iov_len == 0 { first += 1 }
+        }
+    }
+
+    /// Reads up to `length` bytes at `offset` into a new buffer (shorter at end of file).
+    func pread(length: Int, at offset: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: length)
+        let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { p -> Int in
+            var done = 0
+            while done < length {
+                let r = Glibc.pread(fd, p.baseAddress! + done, length - done, off_t(offset + done))
+                if r < 0 {
+                    if errno == EINTR { continue }
+                    throw StorageError.io(op: "pread", path: path, errno: errno)
+                }
+                if r == 0 { break }
+                done += r
+            }
+            return done
+        }
+        _ = n
+        return buffer
+    }
+
+    /// Reads exactly `count` bytes at `offset` into `into`, or returns false at end of file.
+    func preadExactly(_ into: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Bool {
+        var done = 0
+        while done < into.count {
+            let r = Glibc.pread(fd, into.baseAddress! + done, into.count - done, off_t(offset + done))
+            if r < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(op: "pread", path: path, errno: errno)
+            }
+            if r == 0 { return false }
+            done += r
+        }
+        return true
+    }
+
+    func truncate(to size: Int) throws {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw StorageError.io(op: "ftruncate", path: path, errno: errno) }
+    }
+
+    func sync() throws {
+        guard fdatasync(fd) == 0 else { throw StorageError.io(op: "fdatasync", path: path, errno: errno) }
+    }
+}
+
+/// Small file-system helpers (no Foundation on these paths).
+enum FS {
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw StorageError.io(op: "mkdir", path: path, errno: errno)
+        }
+    }
+
+    static func makeDirectories(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            try makeDirectory(current)
+        }
+    }
+
+    static func list(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw StorageError.io(op: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT { throw StorageError.io(op: "unlink", path: path, errno: errno) }
+    }
+
+    static func removeTree(_ path: String) throws {
+        if isDirectory(path) {
+            for name in try list(path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw StorageError.io(op: "rmdir", path: path, errno: errno) }
+        } else {
+            try remove(path)
+        }
+    }
+
+    static func rename(_ from: String, _ to: String) throws {
+        if Glibc.rename(from, to) != 0 { throw StorageError.io(op: "rename", path: from, errno: errno) }
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { _ = fsync(fd); close(fd) }
+    }
+
+    static func readFile(_ path: String) throws -> ByteBuffer? {
+        guard exists(path) else { return nil }
+        let file = try FileDescriptorBox.open(path, create: false)
+        return try file.pread(length: file.size(), at: 0)
+    }
+
+    /// Replaces `path` atomically: write a temporary file, fsync it, rename over, fsync the folder.
+    static func writeAtomically(_ path: String, _ bytes: ByteBuffer, sync: Bool = true) throws {
+        let tmp = path + ".tmp"
+        try remove(tmp)
+        let file = try FileDescriptorBox.open(tmp, create: true)
+        try file.pwriteAll(bytes, at: 0)
+        if sync { try file.sync() }
+        try rename(tmp, path)
+        if sync, let slash = path.lastIndex(of: "/") { syncDirectory(String(path[..<slash])) }
+    }
+
+    static func writeAtomically(_ path: String, _ text: String, sync: Bool = true) throws {
+        try writeAtomically(path, ByteBuffer(string: text), sync: sync)
+    }
+}
+
+/// Milliseconds since the epoch, from the wall clock.
+public func currentTimeMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// Milliseconds from a monotonic clock (for timers and ages, not for timestamps).
+public func monotonicMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}

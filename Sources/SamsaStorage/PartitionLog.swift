@@ -1,0 +1,717 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KafkaRecords
+import NIOCore
+import Synchronization
+
+/// What an append did.
+public struct LogAppendResult: Sendable, Equatable {
+    /// Offset of the first record appended (of the original batch for a duplicate).
+    public var firstOffset: Int64
+    public var lastOffset: Int64
+    /// The broker's timestamp when the log uses LogAppendTime, else -1.
+    public var logAppendTime: Int64
+    public var logStartOffset: Int64
+    public var recordCount: Int
+    public var bytes: Int
+    /// The batch repeated one already appended (idempotent retry): nothing was written.
+    public var isDuplicate: Bool
+    /// The log's flush policy asks for an fsync now (`flush.messages`).
+    public var needsFlush: Bool
+}
+
+/// A byte range of a segment file, to be sent as it is (sendfile).
+public struct FileSlice: Sendable {
+    public let file: FileDescriptorBox
+    public let position: Int
+    public let length: Int
+    public let firstOffset: Int64
+}
+
+public struct LogReadResult: Sendable {
+    /// nil when there is nothing to read at the requested offset yet.
+    public var slice: FileSlice?
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+}
+
+/// The offsets that describe a log's extent.
+public struct LogOffsets: Sendable, Equatable {
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+    public var highWatermark: Int64
+    public var recoveryPoint: Int64
+}
+
+/// One partition's log: an ordered list of segments in one folder. Thread-safe: every operation
+/// runs under the log's lock; appends write with one `pwritev` straight from the request's buffer
+/// (base offset and leader epoch patched in small header copies, the rest of each batch untouched).
+public final class PartitionLog: Sendable {
+    public let topicPartition: TopicPartition
+    public let directory: String
+    private let state: Mutex<State>
+
+    /// What recovery found when the log was opened (for logs and tests).
+    public let recoveryReport: RecoveryReport
+
+    private init(topicPartition: TopicPartition, directory: String, state: State, report: RecoveryReport) {
+        self.topicPartition = topicPartition
+        self.directory = directory
+        self.state = Mutex(state)
+        self.recoveryReport = report
+    }
+
+    /// Opens (creating if needed) the log in `directory`, recovering it. Without a clean shutdown,
+    /// every segment from the one holding `recoveryPoint` on is scanned, CRCs checked, a torn tail
+    /// truncated at the last valid batch and indexes rebuilt.
+    public static func open(directory: String, topicPartition: TopicPartition, config: LogConfig,
+                            recoveryPoint: Int64 = 0, logStartOffset: Int64 = 0, highWatermark: Int64? = nil,
+                            cleanShutdown: Bool = false, now: Int64 = currentTimeMillis()) throws -> PartitionLog {
+        try FS.makeDirectories(directory)
+        var s = State(name: topicPartition.description, directory: directory, config: config)
+        let report = try s.load(recoveryPoint: recoveryPoint, logStartOffset: logStartOffset,
+                                highWatermark: highWatermark, cleanShutdown: cleanShutdown, now: now)
+        return PartitionLog(topicPartition: topicPartition, directory: directory, state: s, report: report)
+    }
+
+    public var config: LogConfig { state.withLock { $0.config } }
+
+    public func updateConfig(_ config: LogConfig) { state.withLock { $0.config = config } }
+
+    public var offsets: LogOffsets {
+        state.withLock { LogOffsets(logStartOffset: $0.logStartOffset, logEndOffset: $0.logEndOffset,
+                                    highWatermark: $0.highWatermark, recoveryPoint: $0.recoveryPoint) }
+    }
+
+    public var logEndOffset: Int64 { state.withLock { $0.logEndOffset } }
+    public var logStartOffset: Int64 { state.withLock { $0.logStartOffset } }
+    public var highWatermark: Int64 { state.withLock { $0.highWatermark } }
+    public var segmentCount: Int { state.withLock { $0.segments.count } }
+    public var sizeInBytes: Int64 { state.withLock { $0.segments.reduce(0) { $0 + Int64($1.size) } } }
+    public var leaderEpochCache: LeaderEpochCache { state.withLock { $0.epochs } }
+    public var producerState: ProducerStateManager { state.withLock { $0.producers } }
+    public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
+
+    /// Validates and appends the record batches in `records` (a produce request's `records` field).
+    /// Offsets are assigned from the log end; every batch is stamped with `leaderEpoch`.
+    public func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64 = currentTimeMillis()) throws -> LogAppendResult {
+        try state.withLock { try $0.append(records, leaderEpoch: leaderEpoch, now: now) }
+    }
+
+    /// Sets the high watermark (clamped to the log end): the end of what consumers may read.
+    public func updateHighWatermark(_ offset: Int64) {
+        state.withLock { $0.highWatermark = min(max(offset, $0.logStartOffset), $0.logEndOffset) }
+    }
+
+    /// The bytes to send for a fetch at `offset`: whole batches from the one holding `offset`, up to
+    /// `maxBytes` (at least one whole batch when `minOneBatch`) and never past `upperBound`
+    /// (the high watermark when nil). Throws `offsetOutOfRange` outside [log start, log end].
+    public func read(from offset: Int64, maxBytes: Int, upperBound: Int64? = nil, minOneBatch: Bool = true) throws -> LogReadResult {
+        try state.withLock { try $0.read(from: offset, maxBytes: maxBytes, upperBound: upperBound, minOneBatch: minOneBatch) }
+    }
+
+    /// Reads batches into memory (for internal readers such as coordinators and tests).
+    public func readBatches(from offset: Int64, maxBytes: Int, upperBound: Int64? = nil) throws -> ByteBuffer {
+        let result = try read(from: offset, maxBytes: maxBytes, upperBound: upperBound)
+        guard let slice = result.slice else { return ByteBuffer() }
+        return try slice.file.pread(length: slice.length, at: slice.position)
+    }
+
+    /// The first offset whose record timestamp is at least `timestamp`, with that record's timestamp
+    /// (ListOffsets by time); nil when every record is older.
+    public func offsetForTimestamp(_ timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        try state.withLock { try $0.offsetForTimestamp(timestamp) }
+    }
+
+    /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP); nil for an empty log.
+    public func offsetOfMaxTimestamp() throws -> (offset: Int64, timestamp: Int64)? {
+        try state.withLock { try $0.offsetOfMaxTimestamp() }
+    }
+
+    /// Moves the log start offset to `offset` (DeleteRecords), deleting segments wholly below it.
+    /// `offset` may not pass the high watermark. Returns the new log start offset.
+    public func deleteRecords(before offset: Int64) throws -> Int64 {
+        try state.withLock { try $0.deleteRecords(before: offset) }
+    }
+
+    /// Deletes segments past `retention.ms` / `retention.bytes` and below the log start offset.
+    /// Returns how many segments were deleted.
+    @discardableResult
+    public func applyRetention(now: Int64 = currentTimeMillis()) throws -> Int {
+        try state.withLock { try $0.applyRetention(now: now) }
+    }
+
+    /// Rolls the active segment if it is too old (`segment.ms`), without waiting for an append.
+    public func rollIfExpired(now: Int64 = currentTimeMillis()) throws {
+        try state.withLock { s in
+            if let active = s.segments.last, active.size > 0, now - active.createdAtMs >= s.config.segmentMs {
+                try s.roll(now: now)
+            }
+        }
+    }
+
+    /// Removes everything at and after `offset` (a follower diverging from its leader). The log
+    /// ends at the start of the batch holding `offset`.
+    public func truncate(to offset: Int64) throws {
+        try state.withLock { try $0.truncate(to: offset) }
+    }
+
+    /// Whether the flush policy (`flush.messages`, `flush.ms`) asks for an fsync.
+    public func needsFlush(now: Int64 = monotonicMillis()) -> Bool {
+        state.withLock { $0.needsFlush(now: now) }
+    }
+
+    /// Writes every appended byte to disk (fdatasync outside the lock, so appends continue) and
+    /// moves the recovery point. Returns the offset now durable.
+    @discardableResult
+    public func flush() throws -> Int64 {
+        let (files, target) = state.withLock { s -> ([FileDescriptorBox], Int64) in
+            let files = s.segments.filter { $0.nextOffset > s.recoveryPoint }.map(\.file)
+            s.unflushedMessages = 0
+            s.oldestUnflushedMs = nil
+            return (files, s.logEndOffset)
+        }
+        for file in files { try file.sync() }
+        state.withLock { $0.recoveryPoint = max($0.recoveryPoint, min(target, $0.logEndOffset)) }
+        return target
+    }
+
+    /// Flushes, writes the indexes and a producer-state snapshot, and closes the log for writes.
+    public func close() throws -> LogOffsets {
+        try flush()
+        return try state.withLock { s in
+            try s.closeForShutdown()
+            return LogOffsets(logStartOffset: s.logStartOffset, logEndOffset: s.logEndOffset,
+                              highWatermark: s.highWatermark, recoveryPoint: s.recoveryPoint)
+        }
+    }
+
+    /// Closes the log and removes its folder (the topic was deleted). Fetches still sending from
+    /// its files keep them readable until they finish.
+    public func delete() throws {
+        state.withLock { $0.closed = true; $0.segments.removeAll() }
+        try FS.removeTree(directory)
+    }
+}
+
+/// What recovery did when a log was opened.
+public struct RecoveryReport: Sendable, Equatable {
+    public var segmentsScanned = 0
+    public var batchesScanned = 0
+    /// Bytes cut from a torn or corrupt tail (including whole segments after it).
+    public var bytesTruncated = 0
+    public var truncatedAt: Int64?
+    public var producerBatchesReplayed = 0
+}
+
+extension PartitionLog {
+    struct State: Sendable {
+        let name: String
+        let directory: String
+        var config: LogConfig
+        var segments: [LogSegment] = []
+        var logStartOffset: Int64 = 0
+        var logEndOffset: Int64 = 0
+        var highWatermark: Int64 = 0
+        var recoveryPoint: Int64 = 0
+        var producers = ProducerStateManager()
+        var epochs = LeaderEpochCache()
+        var unflushedMessages: Int64 = 0
+        var oldestUnflushedMs: Int64?
+        var closed = false
+
+        init(name: String, directory: String, config: LogConfig) {
+            self.name = name
+            self.directory = directory
+            self.config = config
+        }
+
+        var epochCheckpointPath: String { directory + "/leader-epoch-checkpoint" }
+
+        // MARK: Append
+
+        mutating func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64) throws -> LogAppendResult {
+            guard !closed else { throw StorageError.logClosed(name) }
+            var batches: [(header: RecordBatchHeader, at: Int)] = []
+            var totalBytes = 0, recordCount = 0
+            var reader = RecordBatchReader(records)
+            do {
+                while let batch = try reader.next() {
+                    let h = batch.header
+                    guard batch.bytes.readableBytes <= config.maxMessageBytes else {
+                        throw StorageError.messageTooLarge(size: batch.bytes.readableBytes, max: config.maxMessageBytes)
+                    }
+                    try batch.validate()
+                    guard h.recordCount > 0, h.lastOffsetDelta == h.recordCount - 1 else {
+                        throw StorageError.invalidBatch(.invalidRecord(
+                            "batch says \(h.recordCount) records but last offset delta \(h.lastOffsetDelta)"))
+                    }
+                    if !config.logAppendTime, h.attributes.timestampType == .createTime {
+                        if config.timestampBeforeMaxMs != .max, h.baseTimestamp < now - config.timestampBeforeMaxMs {
+                            throw StorageError.invalidTimestamp("timestamp \(h.baseTimestamp) is more than message.timestamp.before.max.ms before now")
+                        }
+                        if config.timestampAfterMaxMs != .max, h.maxTimestamp > now + config.timestampAfterMaxMs {
+                            throw StorageError.invalidTimestamp("timestamp \(h.maxTimestamp) is more than message.timestamp.after.max.ms after now")
+                        }
+                    }
+                    if h.producerId >= 0 {
+                        let previous = batches.last(where: { $0.header.producerId == h.producerId })?.header
+                        if let dup = try producers.check(h, previous: previous, partition: name) {
+                            return LogAppendResult(firstOffset: dup.firstOffset, lastOffset: dup.lastOffset, logAppendTime: -1,
+                                                   logStartOffset: logStartOffset, recordCount: 0, bytes: 0,
+                                                   isDuplicate: true, needsFlush: false)
+                        }
+                    }
+                    batches.append((h, batch.bytes.readerIndex - records.readerIndex))
+                    totalBytes += batch.bytes.readableBytes
+                    recordCount += Int(h.recordCount)
+                }
+            } catch let e as RecordBatchError {
+                throw StorageError.invalidBatch(e)
+            }
+            guard !batches.isEmpty else { throw StorageError.invalidBatch(.invalidRecord("no record batches")) }
+
+            if let active = segments.last, active.size > 0,
+               active.size + totalBytes > config.segmentBytes
+                || now - active.createdAtMs >= config.segmentMs
+                || logEndOffset + Int64(recordCount) - active.baseOffset > Int64(Int32.max) {
+                try roll(now: now)
+            }
+
+            let last = segments.count - 1
+            let position = segments[last].size
+            let file = segments[last].file
+            let stampTime = config.logAppendTime
+            let patchLength = stampTime ? RecordBatchHeader.size : 16
+            var scratch = [UInt8](repeating: 0, count: batches.count * RecordBatchHeader.size)
+            do {
+                try records.withUnsafeReadableBytes { rec in
+                    try scratch.withUnsafeMutableBytes { scr in
+                        var iov: [iovec] = []
+                        iov.reserveCapacity(batches.count * 2)
+                        var offset = logEndOffset
+                        for (i, batch) in batches.enumerated() {
+                            let src = rec.baseAddress! + batch.at
+                            let hdr = scr.baseAddress! + i * RecordBatchHeader.size
+                            hdr.copyMemory(from: src, byteCount: patchLength)
+                            hdr.storeBytes(of: offset.bigEndian, toByteOffset: 0, as: Int64.self)
+                            hdr.storeBytes(of: leaderEpoch.bigEndian, toByteOffset: 12, as: Int32.self)
+                            if stampTime {
+                                let attributes = batch.header.attributes.rawValue | 0x08
+                                hdr.storeBytes(of: attributes.bigEndian, toByteOffset: RecordBatchHeader.attributesOffset, as: Int16.self)
+                                hdr.storeBytes(of: now.bigEndian, toByteOffset: RecordBatchHeader.maxTimestampOffset, as: Int64.self)
+                                var crc = CRC32C.update(0, UnsafeRawBufferPointer(start: hdr + RecordBatchHeader.attributesOffset,
+                                                                                   count: RecordBatchHeader.size - RecordBatchHeader.attributesOffset))
+                                crc = CRC32C.update(crc, UnsafeRawBufferPointer(start: src + RecordBatchHeader.size,
+                                                                                count: batch.header.totalSize - RecordBatchHeader.size))
+                                hdr.storeBytes(of: crc.bigEndian, toByteOffset: RecordBatchHeader.crcOffset, as: UInt32.self)
+                            }
+                            iov.append(iovec(iov_base: hdr, iov_len: patchLength))
+                            iov.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: src + patchLength),
+                                             iov_len: batch.header.totalSize - patchLength))
+                            offset += Int64(batch.header.lastOffsetDelta) + 1
+                        }
+                        try file.pwritevAll(&iov, at: position)
+                    }
+                }
+            } catch {
+                try? file.truncate(to: position)
+                throw error
+            }
+
+            let firstOffset = logEndOffset
+            var offset = firstOffset, at = position
+            for batch in batches {
+                let h = batch.header
+                segments[last].didAppend(h, baseOffset: offset, position: at, size: h.totalSize,
+                                         maxTimestamp: stampTime ? now : h.maxTimestamp,
+                                         indexInterval: config.indexIntervalBytes, now: now)
+                producers.update(h, firstOffset: offset)
+                at += h.totalSize
+                offset += Int64(h.lastOffsetDelta) + 1
+            }
+            if epochs.assign(epoch: leaderEpoch, startOffset: firstOffset) {
+                try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+            }
+            logEndOffset = offset
+            unflushedMessages += Int64(recordCount)
+            if oldestUnflushedMs == nil { oldestUnflushedMs = monotonicMillis() }
+            return LogAppendResult(firstOffset: firstOffset, lastOffset: offset - 1, logAppendTime: stampTime ? now : -1,
+                                   logStartOffset: logStartOffset, recordCount: recordCount, bytes: totalBytes,
+                                   isDuplicate: false, needsFlush: unflushedMessages >= config.flushMessages)
+        }
+
+        func needsFlush(now: Int64) -> Bool {
+            guard unflushedMessages > 0 else { return false }
+            if unflushedMessages >= config.flushMessages { return true }
+            if config.flushMs != .max, let oldest = oldestUnflushedMs, now - oldest >= config.flushMs { return true }
+            return false
+        }
+
+        /// Starts a new active segment at the log end, writing the old one's indexes and a producer snapshot.
+        mutating func roll(now: Int64) throws {
+            if var active = segments.popLast() {
+                try active.writeIndexes()
+                segments.append(active)
+            }
+            try writeProducerSnapshot()
+            segments.append(try LogSegment.create(directory: directory, baseOffset: logEndOffset, now: now))
+        }
+
+        // MARK: Read
+
+        mutating func read(from offset: Int64, maxBytes: Int, upperBound: Int64?, minOneBatch: Bool) throws -> LogReadResult {
+            guard !closed else { throw StorageError.logClosed(name) }
+            var result = LogReadResult(slice: nil, highWatermark: highWatermark, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+            guard offset >= logStartOffset, offset <= logEndOffset else {
+                throw StorageError.offsetOutOfRange(requested: offset, logStart: logStartOffset, logEnd: logEndOffset)
+            }
+            let bound = min(upperBound ?? highWatermark, logEndOffset)
+            guard offset < bound, maxBytes > 0 || minOneBatch else { return result }
+            var i = segmentIndex(for: offset)
+            while i < segments.count {
+                let segment = segments[i]
+                if let (start, header) = try segment.locate(offset) {
+                    guard header.baseOffset < bound else { return result }
+                    var end = segment.size
+                    if bound < segment.nextOffset, let (boundAt, _) = try segment.locate(bound) { end = boundAt }
+                    var length = min(end - start, maxBytes)
+                    if minOneBatch, length < header.totalSize { length = min(header.totalSize, end - start) }
+                    if length > 0 {
+                        result.slice = FileSlice(file: segment.file, position: start, length: length, firstOffset: header.baseOffset)
+                    }
+                    return result
+                }
+                i += 1
+            }
+            return result
+        }
+
+        /// The index of the segment that holds `offset` (the last with base offset at or below it).
+        func segmentIndex(for offset: Int64) -> Int {
+            var lo = 0, hi = segments.count - 1, found = 0
+            while lo <= hi {
+                let mid = (lo + hi) / 2
+                if segments[mid].baseOffset <= offset { found = mid; lo = mid + 1 } else { hi = mid - 1 }
+            }
+            return found
+        }
+
+        mutating func offsetForTimestamp(_ timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+            for segment in segments where segment.maxTimestamp >= timestamp {
+                var start = 0
+                if let rel = segment.timeIndex.startForTimestamp(timestamp) {
+                    start = segment.scanStart(for: segment.baseOffset + Int64(rel))
+                }
+                var scanner = BatchScanner(file: segment.file, from: start, to: segment.size, chunkSize: 64 * 1024)
+                while let (position, header) = try scanner.next() {
+                    guard header.lastOffset >= logStartOffset else { continue }
+                    guard header.maxTimestamp >= timestamp else { continue }
+                    let bytes = try scanner.batchBytes(at: position, size: header.totalSize)
+                    if let found = try Self.firstRecord(in: bytes, header: header, from: logStartOffset, where: { $0 >= timestamp }) {
+                        return found
+                    }
+                }
+            }
+            return nil
+        }
+
+        mutating func offsetOfMaxTimestamp() throws -> (offset: Int64, timestamp: Int64)? {
+            guard let segment = segments.filter({ $0.maxTimestamp >= 0 }).max(by: { $0.maxTimestamp < $1.maxTimestamp }),
+                  let (position, header) = try segment.locate(max(segment.offsetOfMaxTimestamp, logStartOffset))
+            else { return nil }
+            var scanner = BatchScanner(file: segment.file, from: position, to: segment.size, chunkSize: header.totalSize)
+            let bytes = try scanner.batchBytes(at: position, size: header.totalSize)
+            let target = segment.maxTimestamp
+            return try Self.firstRecord(in: bytes, header: header, from: logStartOffset, where: { $0 == target })
+                ?? (max(header.lastOffset, logStartOffset), header.maxTimestamp)
+        }
+
+        /// The first record of a batch at or after `from` whose timestamp satisfies `matches`.
+        /// Compressed batches are answered at batch level (their first offset and max timestamp).
+        static func firstRecord(in bytes: ByteBuffer, header: RecordBatchHeader, from: Int64,
+                                where matches: (Int64) -> Bool) throws -> (offset: Int64, timestamp: Int64)? {
+            if header.attributes.timestampType == .logAppendTime {
+                return matches(header.maxTimestamp) ? (max(header.baseOffset, from), header.maxTimestamp) : nil
+            }
+            let batch = try RecordBatch(from: bytes)
+            guard header.attributes.compression == CompressionCodec.none else {
+                return matches(header.maxTimestamp) ? (max(header.baseOffset, from), header.maxTimestamp) : nil
+            }
+            var found: (Int64, Int64)?
+            try batch.forEachRecord { record in
+                guard found == nil else { return }
+                let offset = header.baseOffset + Int64(record.offsetDelta)
+                let ts = header.baseTimestamp + record.timestampDelta
+                if offset >= from, matches(ts) { found = (offset, ts) }
+            }
+            return found
+        }
+
+        // MARK: Retention and truncation
+
+        mutating func deleteRecords(before offset: Int64) throws -> Int64 {
+            guard !closed else { throw StorageError.logClosed(name) }
+            let target = offset < 0 ? highWatermark : offset
+            guard target <= highWatermark else {
+                throw StorageError.offsetOutOfRange(requested: offset, logStart: logStartOffset, logEnd: highWatermark)
+            }
+            if target > logStartOffset {
+                logStartOffset = target
+                try deleteSegmentsBelowLogStart()
+                producers.removeBefore(logStartOffset)
+                epochs.truncateFromStart(startOffset: logStartOffset)
+                try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+            }
+            return logStartOffset
+        }
+
+        mutating func applyRetention(now: Int64) throws -> Int {
+            guard !closed else { return 0 }
+            var deletable = 0
+            // Only segments wholly below the high watermark may go; an empty active segment stays.
+            func upperBound(_ i: Int) -> Int64 { i + 1 < segments.count ? segments[i + 1].baseOffset : logEndOffset }
+            if config.retentionMs >= 0 {
+                while deletable < segments.count, segments[deletable].size > 0,
+                      upperBound(deletable) <= highWatermark,
+                      now - segments[deletable].maxTimestamp > config.retentionMs {
+                    deletable += 1
+                }
+            }
+            if config.retentionBytes >= 0 {
+                var excess = segments.reduce(0) { $0 + Int64($1.size) } - config.retentionBytes
+                var bySize = 0
+                while bySize < segments.count, segments[bySize].size > 0, upperBound(bySize) <= highWatermark,
+                      excess >= Int64(segments[bySize].size) {
+                    excess -= Int64(segments[bySize].size)
+                    bySize += 1
+                }
+                deletable = max(deletable, bySize)
+            }
+            guard deletable > 0 else { return try deleteSegmentsBelowLogStart() }
+            if deletable == segments.count { try roll(now: now) }
+            logStartOffset = max(logStartOffset, segments[deletable].baseOffset)
+            let deleted = try deleteSegmentsBelowLogStart()
+            producers.removeBefore(logStartOffset)
+            epochs.truncateFromStart(startOffset: logStartOffset)
+            try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+            return deleted
+        }
+
+        /// Deletes the segments that end at or before the log start offset.
+        @discardableResult
+        mutating func deleteSegmentsBelowLogStart() throws -> Int {
+            var deleted = 0
+            while segments.count > 1, segments[1].baseOffset <= logStartOffset {
+                let segment = segments.removeFirst()
+                try Self.deleteFiles(of: segment)
+                deleted += 1
+            }
+            return deleted
+        }
+
+        static func deleteFiles(of segment: LogSegment) throws {
+            try FS.remove(segment.logPath)
+            try FS.remove(segment.indexPath)
+            try FS.remove(segment.timeIndexPath)
+        }
+
+        mutating func truncate(to offset: Int64) throws {
+            guard !closed else { throw StorageError.logClosed(name) }
+            guard offset < logEndOffset else { return }
+            let now = currentTimeMillis()
+            while segments.count > 1, segments[segments.count - 1].baseOffset >= offset {
+                try Self.deleteFiles(of: segments.removeLast())
+            }
+            var last = segments.removeLast()
+            if last.baseOffset >= offset {
+                try Self.deleteFiles(of: last)
+                last = try LogSegment.create(directory: directory, baseOffset: max(offset, logStartOffset), now: now)
+                segments.append(last)
+                logEndOffset = last.baseOffset
+            } else {
+                if let (position, header) = try last.locate(offset) {
+                    try last.truncate(toPosition: position, nextOffset: header.baseOffset)
+                }
+                segments.append(last)
+                logEndOffset = last.nextOffset
+            }
+            highWatermark = min(highWatermark, logEndOffset)
+            recoveryPoint = min(recoveryPoint, logEndOffset)
+            epochs.truncateFromEnd(endOffset: logEndOffset)
+            try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+            try rebuildProducerState()
+        }
+
+        // MARK: Snapshots and shutdown
+
+        var snapshotOffsets: [Int64] {
+            ((try? FS.list(directory)) ?? []).compactMap { name in
+                name.hasSuffix(".snapshot") ? Int64(name.dropLast(9)) : nil
+            }.sorted()
+        }
+
+        mutating func writeProducerSnapshot() throws {
+            let path = directory + "/" + LogSegment.fileName(logEndOffset, ".snapshot")
+            try FS.writeAtomically(path, producers.snapshot(), sync: false)
+            // Keep the two newest snapshots.
+            for old in snapshotOffsets.dropLast(2) {
+                try FS.remove(directory + "/" + LogSegment.fileName(old, ".snapshot"))
+            }
+        }
+
+        /// Loads the newest usable producer snapshot and replays batch headers after it.
+        @discardableResult
+        mutating func rebuildProducerState() throws -> Int {
+            var from = logStartOffset
+            producers.removeAll()
+            for offset in snapshotOffsets.reversed() {
+                let path = directory + "/" + LogSegment.fileName(offset, ".snapshot")
+                if offset > logEndOffset { try FS.remove(path); continue }
+                if let bytes = try FS.readFile(path), let loaded = ProducerStateManager.load(snapshot: bytes) {
+                    producers = loaded
+                    from = max(offset, logStartOffset)
+                    break
+                }
+            }
+            var replayed = 0
+            for segment in segments where segment.nextOffset > from {
+                var scanner = BatchScanner(file: segment.file, from: segment.scanStart(for: from), to: segment.size, chunkSize: 256 * 1024)
+                while let (_, header) = try scanner.next() {
+                    guard header.baseOffset >= from, header.producerId >= 0 else { continue }
+                    producers.update(header, firstOffset: header.baseOffset)
+                    replayed += 1
+                }
+            }
+            producers.removeBefore(logStartOffset)
+            return replayed
+        }
+
+        mutating func closeForShutdown() throws {
+            guard !closed else { return }
+            for i in segments.indices { try segments[i].writeIndexes() }
+            try writeProducerSnapshot()
+            closed = true
+        }
+
+        // MARK: Loading and recovery
+
+        mutating func load(recoveryPoint checkpointedRecovery: Int64, logStartOffset checkpointedStart: Int64,
+                           highWatermark checkpointedHW: Int64?, cleanShutdown: Bool, now: Int64) throws -> RecoveryReport {
+            var report = RecoveryReport()
+            var bases: [Int64] = []
+            for name in try FS.list(directory) {
+                if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") || name.hasSuffix(".swap") || name.hasSuffix(".cleaned") {
+                    try FS.remove(directory + "/" + name)
+                } else if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)) {
+                    bases.append(base)
+                }
+            }
+            bases.sort()
+            if bases.isEmpty {
+                segments = [try LogSegment.create(directory: directory, baseOffset: max(checkpointedStart, 0), now: now)]
+            }
+            var truncatedFrom: Int?
+            for (i, base) in bases.enumerated() {
+                let path = directory + "/" + LogSegment.fileName(base, ".log")
+                if truncatedFrom != nil {
+                    report.bytesTruncated += (try? FileDescriptorBox.open(path, create: false).size()) ?? 0
+                    try FS.remove(path)
+                    try FS.remove(directory + "/" + LogSegment.fileName(base, ".index"))
+                    try FS.remove(directory + "/" + LogSegment.fileName(base, ".timeindex"))
+                    continue
+                }
+                let file = try FileDescriptorBox.open(path, create: false)
+                let size = try file.size()
+                var segment = LogSegment(baseOffset: base, file: file, size: size, nextOffset: base, createdAtMs: now)
+                let nextBase = i + 1 < bases.count ? bases[i + 1] : Int64.max
+                let trusted = cleanShutdown || nextBase <= checkpointedRecovery
+                if trusted, let index = try FS.readFile(segment.indexPath).flatMap({ OffsetIndex.load($0, segmentSize: size) }),
+                   let timeIndex = try FS.readFile(segment.timeIndexPath).flatMap({ TimeIndex.load($0) }),
+                   index.count == timeIndex.count {
+                    segment.offsetIndex = index
+                    segment.timeIndex = timeIndex
+                    do {
+                        try segment.rebuildTail()
+                    } catch {
+                        // The tail is not what the index says: recover this segment fully.
+                        if try recover(&segment, report: &report) { truncatedFrom = i }
+                    }
+                } else {
+                    if try recover(&segment, report: &report) { truncatedFrom = i }
+                }
+                if segment.size > 0 {
+                    var firstScanner = BatchScanner(file: file, from: 0, to: segment.size, chunkSize: RecordBatchHeader.size)
+                    if let first = try? firstScanner.next() {
+                        segment.createdAtMs = first.1.maxTimestamp > 0 ? first.1.maxTimestamp : now
+                    }
+                }
+                segments.append(segment)
+            }
+            if truncatedFrom != nil {
+                report.truncatedAt = segments.last?.nextOffset
+            }
+            // A whole empty segment can remain after a torn first batch; keep it as the active segment.
+            logEndOffset = segments.last!.nextOffset
+            logStartOffset = min(max(checkpointedStart, segments.first!.baseOffset), logEndOffset)
+            highWatermark = min(checkpointedHW ?? logEndOffset, logEndOffset)
+            highWatermark = max(highWatermark, logStartOffset)
+            if FS.exists(epochCheckpointPath) {
+                epochs = try LeaderEpochCache.load(epochCheckpointPath)
+                epochs.truncateFromEnd(endOffset: logEndOffset)
+            }
+            report.producerBatchesReplayed = try rebuildProducerState()
+            if !cleanShutdown || truncatedFrom != nil {
+                for segment in segments where segment.nextOffset > checkpointedRecovery { try segment.file.sync() }
+            }
+            recoveryPoint = logEndOffset
+            return report
+        }
+
+        /// Scans a whole segment checking every batch; truncates at the first bad one and rebuilds
+        /// the indexes. Returns true when it truncated.
+        func recover(_ segment: inout LogSegment, report: inout RecoveryReport) throws -> Bool {
+            report.segmentsScanned += 1
+            segment.offsetIndex = OffsetIndex()
+            segment.timeIndex = TimeIndex()
+            segment.maxTimestamp = -1
+            segment.offsetOfMaxTimestamp = -1
+            segment.bytesSinceIndexEntry = 0
+            segment.indexesDirty = true
+            let fullSize = segment.size
+            var scanner = BatchScanner(file: segment.file, from: 0, to: fullSize, chunkSize: 1 << 20)
+            var validEnd = 0
+            var next = segment.baseOffset
+            var truncated = false
+            while true {
+                do {
+                    guard let (position, header) = try scanner.next(validate: true) else { break }
+                    guard header.baseOffset >= next || position == 0, header.recordCount > 0 else {
+                        throw RecordBatchError.invalidRecord("offsets go backwards at position \(position)")
+                    }
+                    segment.size = position
+                    segment.didAppend(header, baseOffset: header.baseOffset, position: position, size: header.totalSize,
+                                      maxTimestamp: header.maxTimestamp, indexInterval: config.indexIntervalBytes,
+                                      now: segment.createdAtMs)
+                    next = header.lastOffset + 1
+                    validEnd = position + header.totalSize
+                    report.batchesScanned += 1
+                } catch {
+                    truncated = true
+                    break
+                }
+            }
+            if truncated || validEnd < fullSize {
+                report.bytesTruncated += fullSize - validEnd
+                try segment.file.truncate(to: validEnd)
+                truncated = true
+            }
+            segment.size = validEnd
+            segment.nextOffset = validEnd == 0 ? segment.baseOffset : next
+            try segment.writeIndexes()
+            return truncated
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KafkaProtocol
+import KafkaRecords
+
+/// Why a storage operation failed, with the Kafka error code a broker answers with.
+public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
+    case io(op: String, path: String, errno: Int32)
+    case invalidBatch(RecordBatchError)
+    case messageTooLarge(size: Int, max: Int)
+    case offsetOutOfRange(requested: Int64, logStart: Int64, logEnd: Int64)
+    case outOfOrderSequence(String)
+    case invalidProducerEpoch(String)
+    case unknownProducerId(String)
+    case invalidTimestamp(String)
+    case corruptLog(path: String, why: String)
+    case logClosed(String)
+    case invalidOffset(String)
+
+    public var kafkaErrorCode: KafkaErrorCode {
+        switch self {
+        case .io, .corruptLog, .logClosed: return .kafkaStorageError
+        case let .invalidBatch(e): return e.kafkaErrorCode
+        case .messageTooLarge: return .messageTooLarge
+        case .offsetOutOfRange: return .offsetOutOfRange
+        case .outOfOrderSequence: return .outOfOrderSequenceNumber
+        case .invalidProducerEpoch: return .invalidProducerEpoch
+        case .unknownProducerId: return .unknownProducerId
+        case .invalidTimestamp: return .invalidTimestamp
+        case .invalidOffset: return .invalidRequest
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .io(op, path, code): return "\(op) \(path): \(String(cString: strerror(code)))"
+        case let .invalidBatch(e): return e.description
+        case let .messageTooLarge(size, max): return "record batch of \(size) bytes exceeds max.message.bytes \(max)"
+        case let .offsetOutOfRange(requested, start, end):
+            return "offset \(requested) is out of range [\(start), \(end)]"
+        case let .outOfOrderSequence(s), let .invalidProducerEpoch(s), let .unknownProducerId(s),
+             let .invalidTimestamp(s), let .invalidOffset(s):
+            return s
+        case let .corruptLog(path, why): return "corrupt log \(path): \(why)"
+        case let .logClosed(s): return "log \(s) is closed"
+        }
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs the real Kafka clients the interop tests use,
+# checks the generated protocol code against the schemas, runs the Swift tests, then the
+# interop tests (real `samsa broker` processes driven by kcat, confluent-kafka and kafka-python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-test-deps.sh
+scripts/generate.sh --check
+swift build --build-tests
+swift test --skip-build
+.venv/bin/python -m pytest -q -ra Tests/Interop "$@"
