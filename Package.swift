@@ -25,6 +25,9 @@ let package = Package(
         .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", .product(name: "NIOCore", package: "swift-nio")]),
         // Storage engine: segmented partition logs, indexes, checkpoints, recovery, producer state. No sockets.
         .target(name: "SamsaStorage", dependencies: ["KafkaRecords", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]),
+        // Cluster coordination: the CoordinationStore protocol (embedded store now, ZooKeeper next) and
+        // typed cluster metadata in Kafka's ZooKeeper layout.
+        .target(name: "SamsaCoordination", dependencies: ["KafkaWire"]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
         // The single `samsa` command.
@@ -41,5 +44,6 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", "CCRC32C"]),
         .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
+        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire"]),
     ]
 )

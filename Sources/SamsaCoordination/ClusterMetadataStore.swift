@@ -1,0 +1,256 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import KafkaWire
+
+/// A topic as the cluster stores it: id, replica assignment, configs and per-partition leadership.
+public struct TopicRecord: Sendable, Equatable {
+    public var name: String
+    public var topicId: KafkaUUID
+    /// Replicas of each partition, partition index = array index.
+    public var replicas: [[Int32]]
+    public var configs: [String: String]
+    public var partitionStates: [PartitionStateRecord]
+
+    public init(name: String, topicId: KafkaUUID, replicas: [[Int32]], configs: [String: String], partitionStates: [PartitionStateRecord]) {
+        self.name = name
+        self.topicId = topicId
+        self.replicas = replicas
+        self.configs = configs
+        self.partitionStates = partitionStates
+    }
+}
+
+/// Leadership of one partition (Kafka's `/brokers/topics/<t>/partitions/<p>/state`).
+public struct PartitionStateRecord: Sendable, Equatable, Codable {
+    public var controllerEpoch: Int32
+    public var leader: Int32
+    public var version: Int32 = 1
+    public var leaderEpoch: Int32
+    public var isr: [Int32]
+
+    enum CodingKeys: String, CodingKey {
+        case controllerEpoch = "controller_epoch", leader, version, leaderEpoch = "leader_epoch", isr
+    }
+
+    public init(controllerEpoch: Int32 = 1, leader: Int32, leaderEpoch: Int32, isr: [Int32]) {
+        self.controllerEpoch = controllerEpoch
+        self.leader = leader
+        self.leaderEpoch = leaderEpoch
+        self.isr = isr
+    }
+}
+
+/// A broker's registration (`/brokers/ids/<id>`), ephemeral: it disappears when the broker's session ends.
+public struct BrokerRegistration: Sendable, Equatable, Codable {
+    public var id: Int32
+    public var host: String
+    public var port: Int32
+    public var rack: String?
+
+    public init(id: Int32, host: String, port: Int32, rack: String?) {
+        self.id = id
+        self.host = host
+        self.port = port
+        self.rack = rack
+    }
+}
+
+/// Typed access to the cluster's metadata in a `CoordinationStore`, in Kafka's ZooKeeper layout.
+public struct ClusterMetadataStore: Sendable {
+    public let store: any CoordinationStore
+
+    public init(store: any CoordinationStore) { self.store = store }
+
+    private struct TopicZNode: Codable {
+        var version: Int = 3
+        var topic_id: String
+        var partitions: [String: [Int32]]
+        var adding_replicas: [String: [Int32]] = [:]
+        var removing_replicas: [String: [Int32]] = [:]
+    }
+
+    private struct ConfigZNode: Codable {
+        var version: Int = 1
+        var config: [String: String]
+    }
+
+    private struct ClusterIdZNode: Codable {
+        var version: String = "1"
+        var id: String
+    }
+
+    private struct ProducerIdBlockZNode: Codable {
+        var version: Int = 1
+        var broker: Int32
+        var block_start: String
+        var block_end: String
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(value))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], path: String) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch {
+            throw CoordinationError.invalidData("\(path): \(error)")
+        }
+    }
+
+    // MARK: Cluster
+
+    /// The cluster id, created (22-character base64url, like Kafka's) the first time it is asked for.
+    public func clusterId() async throws -> String {
+        let path = "/cluster/id"
+        if let node = try await store.get(path) { return try Self.decode(ClusterIdZNode.self, node.data, path: path).id }
+        let id = KafkaUUID.random().description
+        do {
+            try await store.create(path, data: try Self.encode(ClusterIdZNode(id: id)), ephemeral: false)
+            return id
+        } catch CoordinationError.nodeExists {
+            return try await clusterId()
+        }
+    }
+
+    public func registerBroker(_ broker: BrokerRegistration) async throws {
+        let path = "/brokers/ids/\(broker.id)"
+        if try await store.get(path) != nil { try await store.delete(path, recursive: false) }
+        try await store.create(path, data: try Self.encode(broker), ephemeral: true)
+    }
+
+    public func brokers() async throws -> [BrokerRegistration] {
+        guard try await store.get("/brokers/ids") != nil else { return [] }
+        var result: [BrokerRegistration] = []
+        for child in try await store.children("/brokers/ids") {
+            let path = "/brokers/ids/\(child)"
+            if let node = try await store.get(path) { result.append(try Self.decode(BrokerRegistration.self, node.data, path: path)) }
+        }
+        return result.sorted { $0.id < $1.id }
+    }
+
+    // MARK: Topics
+
+    public func topicNames() async throws -> [String] {
+        guard try await store.get("/brokers/topics") != nil else { return [] }
+        return try await store.children("/brokers/topics")
+    }
+
+    public func topic(_ name: String) async throws -> TopicRecord? {
+        let path = "/brokers/topics/\(name)"
+        guard let node = try await store.get(path) else { return nil }
+        let z = try Self.decode(TopicZNode.self, node.data, path: path)
+        guard let id = KafkaUUID(z.topic_id) else { throw CoordinationError.invalidData("\(path): topic id \(z.topic_id)") }
+        var replicas: [[Int32]] = []
+        var states: [PartitionStateRecord] = []
+        for p in 0..<z.partitions.count {
+            guard let r = z.partitions[String(p)] else { throw CoordinationError.invalidData("\(path): partition \(p) missing") }
+            replicas.append(r)
+            let statePath = "\(path)/partitions/\(p)/state"
+            if let s = try await store.get(statePath) {
+                states.append(try Self.decode(PartitionStateRecord.self, s.data, path: statePath))
+            } else {
+                states.append(PartitionStateRecord(leader: r.first ?? -1, leaderEpoch: 0, isr: r))
+            }
+        }
+        var configs: [String: String] = [:]
+        let configPath = "/config/topics/\(name)"
+        if let c = try await store.get(configPath) { configs = try Self.decode(ConfigZNode.self, c.data, path: configPath).config }
+        return TopicRecord(name: name, topicId: id, replicas: replicas, configs: configs, partitionStates: states)
+    }
+
+    public func topics() async throws -> [TopicRecord] {
+        var result: [TopicRecord] = []
+        for name in try await topicNames() {
+            if let t = try await topic(name) { result.append(t) }
+        }
+        return result
+    }
+
+    /// Creates a topic with its assignment, configs and initial leadership (first replica leads, epoch 0).
+    /// Throws `nodeExists` when the topic exists.
+    public func createTopic(name: String, topicId: KafkaUUID, replicas: [[Int32]], configs: [String: String]) async throws {
+        let path = "/brokers/topics/\(name)"
+        var ops: [CoordinationOp] = [
+            .create(path, try Self.encode(TopicZNode(topic_id: topicId.description, partitions: Self.assignmentMap(replicas)))),
+            .create("/config/topics/\(name)", try Self.encode(ConfigZNode(config: configs))),
+        ]
+        for (p, r) in replicas.enumerated() {
+            ops.append(.create("\(path)/partitions/\(p)/state",
+                               try Self.encode(PartitionStateRecord(leader: r.first ?? -1, leaderEpoch: 0, isr: r))))
+        }
+        try await store.multi(ops)
+    }
+
+    public func deleteTopic(_ name: String) async throws {
+        var ops: [CoordinationOp] = [.delete("/brokers/topics/\(name)", recursive: true)]
+        if try await store.get("/config/topics/\(name)") != nil { ops.append(.delete("/config/topics/\(name)", recursive: false)) }
+        try await store.multi(ops)
+    }
+
+    public func setTopicConfigs(_ name: String, _ configs: [String: String]) async throws {
+        let path = "/config/topics/\(name)"
+        let data = try Self.encode(ConfigZNode(config: configs))
+        if try await store.get(path) != nil {
+            try await store.set(path, data: data, expectedVersion: nil)
+        } else {
+            try await store.create(path, data: data, ephemeral: false)
+        }
+    }
+
+    /// Adds partitions with the given replicas (appended after the existing ones).
+    public func addPartitions(_ name: String, newReplicas: [[Int32]]) async throws {
+        let path = "/brokers/topics/\(name)"
+        guard let node = try await store.get(path) else { throw CoordinationError.noNode(path) }
+        var z = try Self.decode(TopicZNode.self, node.data, path: path)
+        let start = z.partitions.count
+        var ops: [CoordinationOp] = []
+        for (i, r) in newReplicas.enumerated() {
+            z.partitions[String(start + i)] = r
+            ops.append(.create("\(path)/partitions/\(start + i)/state",
+                               try Self.encode(PartitionStateRecord(leader: r.first ?? -1, leaderEpoch: 0, isr: r))))
+        }
+        ops.insert(.set(path, try Self.encode(z), expectedVersion: node.version), at: 0)
+        try await store.multi(ops)
+    }
+
+    public func setPartitionState(_ name: String, partition: Int32, _ state: PartitionStateRecord) async throws {
+        let path = "/brokers/topics/\(name)/partitions/\(partition)/state"
+        try await store.set(path, data: try Self.encode(state), expectedVersion: nil)
+    }
+
+    static func assignmentMap(_ replicas: [[Int32]]) -> [String: [Int32]] {
+        Dictionary(uniqueKeysWithValues: replicas.enumerated().map { (String($0.offset), $0.element) })
+    }
+
+    // MARK: Producer ids
+
+    /// Reserves the next block of `size` producer ids for `broker` (Kafka's `/latest_producer_id_block`),
+    /// with a version check so that two brokers never get the same block.
+    public func allocateProducerIdBlock(broker: Int32, size: Int64 = 1000) async throws -> ClosedRange<Int64> {
+        let path = "/latest_producer_id_block"
+        while true {
+            let current = try await store.get(path)
+            var start: Int64 = 0
+            if let current {
+                let z = try Self.decode(ProducerIdBlockZNode.self, current.data, path: path)
+                guard let end = Int64(z.block_end) else { throw CoordinationError.invalidData("\(path): block_end \(z.block_end)") }
+                start = end + 1
+            }
+            let block = ProducerIdBlockZNode(broker: broker, block_start: String(start), block_end: String(start + size - 1))
+            do {
+                if let current {
+                    try await store.set(path, data: try Self.encode(block), expectedVersion: current.version)
+                } else {
+                    try await store.create(path, data: try Self.encode(block), ephemeral: false)
+                }
+                return start...(start + size - 1)
+            } catch CoordinationError.badVersion, CoordinationError.nodeExists {
+                continue
+            }
+        }
+    }
+}
