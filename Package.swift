@@ -13,6 +13,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // Wire primitives: Kafka's integer, varint, string, bytes, UUID and tagged-field encodings on ByteBuffer.
@@ -28,11 +30,18 @@ let package = Package(
         // Cluster coordination: the CoordinationStore protocol (embedded store now, ZooKeeper next) and
         // typed cluster metadata in Kafka's ZooKeeper layout.
         .target(name: "SamsaCoordination", dependencies: ["KafkaWire"]),
+        // The broker: network server (sans-IO connection state machine + NIO handler), one handler per API,
+        // replica manager, fetch purgatory, topic administration.
+        .target(name: "SamsaBroker", dependencies: [
+            "KafkaWire", "KafkaProtocol", "KafkaRecords", "SamsaStorage", "SamsaCoordination",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "DequeModule", package: "swift-collections"),
+        ]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
         // The single `samsa` command.
         .executableTarget(name: "samsa", dependencies: [
-            "KafkaProtocol", "KafkaRecords",
+            "KafkaProtocol", "KafkaRecords", "SamsaBroker", .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Micro-benchmarks (not tests): `swift run -c release samsa-bench-crc32c`.
@@ -45,5 +54,10 @@ let package = Package(
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", "CCRC32C"]),
         .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
         .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire"]),
+        .testTarget(name: "SamsaBrokerTests", dependencies: [
+            "SamsaBroker", "SamsaStorage", "KafkaProtocol", "KafkaRecords", "KafkaWire",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

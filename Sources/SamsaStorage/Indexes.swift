@@ -149,6 +149,11 @@ public struct LeaderEpochCache: Sendable, Equatable {
         return (entries[i].epoch, entries[i + 1 < entries.count ? i + 1 : i].startOffset)
     }
 
+    /// The epoch of the leader that wrote `offset` (-1 when unknown).
+    public func epoch(forOffset offset: Int64) -> Int32 {
+        entries.last(where: { $0.startOffset <= offset })?.epoch ?? -1
+    }
+
     mutating func truncateFromEnd(endOffset: Int64) {
         entries.removeAll { $0.startOffset >= endOffset }
     }

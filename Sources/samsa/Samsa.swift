@@ -4,7 +4,7 @@ import KafkaRecords
 
 /// The single `samsa` command, in the style of rpk: `samsa <subcommand> ...`.
 @main
-struct Samsa: ParsableCommand {
+struct Samsa: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -15,11 +15,12 @@ struct Samsa: ParsableCommand {
             against Samsa unchanged.
 
             Examples:
+              samsa broker                 # run a broker on 127.0.0.1:9092, data in ./samsa-data
               samsa version
               samsa version --apis
             """,
         version: version,
-        subcommands: [VersionCommand.self])
+        subcommands: [BrokerCommand.self, VersionCommand.self])
 }
 
 struct VersionCommand: ParsableCommand {
@@ -28,6 +29,7 @@ struct VersionCommand: ParsableCommand {
         abstract: "Print Samsa's version and build details.",
         discussion: """
             Examples:
+              samsa broker                 # run a broker on 127.0.0.1:9092, data in ./samsa-data
               samsa version          # version, protocol schema and CRC32C implementation
               samsa version --apis   # also every Kafka API with its request versions
             """)

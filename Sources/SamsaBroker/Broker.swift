@@ -1,0 +1,148 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SamsaCoordination
+import SamsaStorage
+import Synchronization
+
+/// Everything a request handler may use.
+public struct BrokerServices: Sendable {
+    public let config: BrokerConfig
+    public let brokerId: Int32
+    public let cache: MetadataCache
+    public let replicas: ReplicaManager
+    public let topics: TopicManager
+    public let producerIds: ProducerIdManager
+    public let logger: Logger
+}
+
+/// A Samsa broker: storage, coordination, the request handlers and the network listener.
+public final class Broker: Sendable {
+    public let config: BrokerConfig
+    public let services: BrokerServices
+    public let boundPort: Int
+    public let logManager: LogManager
+    private let group: MultiThreadedEventLoopGroup
+    private let server: KafkaServer
+    private let flusher: Flusher
+    private let maintenance: NIOThreadPool
+    private let tasks: Mutex<[RepeatedTask]>
+    private let logger: Logger
+    private let stopped = Atomic<Bool>(false)
+
+    private init(config: BrokerConfig, services: BrokerServices, boundPort: Int, logManager: LogManager, group: MultiThreadedEventLoopGroup,
+                 server: KafkaServer, flusher: Flusher, maintenance: NIOThreadPool, logger: Logger) {
+        self.config = config
+        self.services = services
+        self.boundPort = boundPort
+        self.logManager = logManager
+        self.group = group
+        self.server = server
+        self.flusher = flusher
+        self.maintenance = maintenance
+        self.tasks = Mutex([])
+        self.logger = logger
+    }
+
+    /// Opens the data directory (recovering logs when the last run did not shut down cleanly),
+    /// loads the cluster metadata and starts listening.
+    public static func start(config: BrokerConfig, logger: Logger) async throws -> Broker {
+        let started = monotonicMillis()
+        guard config.zookeeperConnect == nil else {
+            throw ConfigError("zookeeper.connect is set, but multi-broker clusters through ZooKeeper are not available in this version; remove it to run a single node with embedded coordination")
+        }
+        let logManager = try LogManager(logDir: config.logDir)
+        let store = try EmbeddedCoordinationStore(file: config.logDir + "/samsa-cluster-metadata.json")
+        let metadataStore = ClusterMetadataStore(store: store)
+        let brokerId = config.brokerId
+        let advertised = config.advertised
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.networkThreads ?? System.coreCount)
+        let flusher = Flusher(logger: logger)
+        let replicas = ReplicaManager(brokerId: brokerId, logManager: logManager, flusher: flusher)
+        let cache = MetadataCache()
+        let topics = TopicManager(store: metadataStore, cache: cache, replicas: replicas, config: config)
+        let services = BrokerServices(config: config, brokerId: brokerId, cache: cache, replicas: replicas, topics: topics,
+                                      producerIds: ProducerIdManager(store: metadataStore, brokerId: brokerId), logger: logger)
+
+        // Storage first: every partition folder, with recovery where needed.
+        let records = try await topics.loadAll()
+        let overrides = Dictionary(records.map { ($0.name, $0.configs) }, uniquingKeysWith: { a, _ in a })
+        let reports = try logManager.loadAll { tp in config.logConfig(overrides: overrides[tp.topic] ?? [:]) }
+        for (tp, report) in reports.sorted(by: { $0.key < $1.key }) where report.bytesTruncated > 0 || report.segmentsScanned > 0 {
+            logger.info("recovered \(tp)", metadata: ["segments scanned": "\(report.segmentsScanned)", "batches": "\(report.batchesScanned)",
+                                                     "bytes truncated": "\(report.bytesTruncated)"])
+        }
+
+        // Then the cluster: id, this broker, topics.
+        let clusterId = try await metadataStore.clusterId()
+        try await metadataStore.registerBroker(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(advertised.port), rack: config.rack))
+        cache.setCluster(id: clusterId, controllerId: brokerId, brokers: try await metadataStore.brokers())
+        for record in records { try topics.apply(record) }
+        let known = Set(records.flatMap { r in r.replicas.indices.map { TopicPartition(r.name, Int32($0)) } })
+        for stray in logManager.partitions where !known.contains(stray) {
+            logger.warning("partition folder \(stray.directoryName) belongs to no known topic; it is kept but not served")
+        }
+
+        var registry = HandlerRegistry()
+        registerHandlers(&registry, services: services)
+        let server = KafkaServer(group: group, registry: registry, maxFrameSize: config.maxRequestSize,
+                                 maxInFlight: config.queuedMaxRequests, logger: logger)
+        let listener = config.listener
+        let port = try await server.start(host: listener.host, port: listener.port)
+        let maintenance = NIOThreadPool(numberOfThreads: 1)
+        maintenance.start()
+        let broker = Broker(config: config, services: services, boundPort: port, logManager: logManager, group: group,
+                            server: server, flusher: flusher, maintenance: maintenance, logger: logger)
+        broker.scheduleMaintenance()
+        logger.info("samsa broker \(brokerId) started", metadata: [
+            "listening": "\(listener.host):\(port)", "advertised": "\(advertised.host):\(advertised.port == 0 ? port : advertised.port)",
+            "data": "\(config.logDir)", "cluster": "\(clusterId)", "partitions": "\(logManager.partitions.count)",
+            "startup ms": "\(monotonicMillis() - started)",
+        ])
+        return broker
+    }
+
+    /// Retention, time-based flushes and offset checkpoints, run off the event loops.
+    private func scheduleMaintenance() {
+        let loop = group.next()
+        let replicas = services.replicas, logManager = self.logManager, logger = self.logger, flusher = self.flusher
+        func every(_ ms: Int64, _ work: @escaping @Sendable () throws -> Void) -> RepeatedTask {
+            loop.scheduleRepeatedTask(initialDelay: .milliseconds(ms), delay: .milliseconds(ms)) { [maintenance] _ in
+                maintenance.submit { state in
+                    guard state == .active else { return }
+                    do { try work() } catch { logger.error("maintenance failed: \(error)") }
+                }
+            }
+        }
+        var scheduled: [RepeatedTask] = []
+        scheduled.append(every(config.retentionCheckIntervalMs) {
+            for partition in replicas.allPartitions {
+                try partition.log.rollIfExpired()
+                let deleted = try partition.log.applyRetention()
+                if deleted > 0 {
+                    logger.info("retention deleted \(deleted) segment(s) of \(partition.topicPartition)",
+                                metadata: ["log start offset": "\(partition.log.logStartOffset)"])
+                }
+            }
+        })
+        scheduled.append(every(config.flushSchedulerIntervalMs) {
+            let due = replicas.allPartitions.map(\.log).filter { $0.needsFlush() }
+            if !due.isEmpty { _ = flusher.flush(due, on: loop) }
+        })
+        scheduled.append(every(max(config.checkpointIntervalMs, 1000)) { try logManager.checkpoint() })
+        tasks.withLock { $0 = scheduled }
+    }
+
+    /// Stops accepting requests, flushes every log and writes the checkpoints and the clean-shutdown marker.
+    public func shutdown() async {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        logger.info("shutting down")
+        await server.stop()
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+        try? await maintenance.shutdownGracefully()
+        await flusher.shutdown()
+        do { try logManager.shutdown() } catch { logger.error("clean shutdown failed: \(error)") }
+        try? await group.shutdownGracefully()
+        logger.info("stopped cleanly")
+    }
+}

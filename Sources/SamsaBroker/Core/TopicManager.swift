@@ -1,0 +1,156 @@
+import KafkaProtocol
+import KafkaWire
+import SamsaCoordination
+import SamsaStorage
+import Synchronization
+
+/// Topic administration: validates, writes the change to the coordination store, then applies it
+/// to the metadata cache and this broker's replicas.
+public final class TopicManager: Sendable {
+    let store: ClusterMetadataStore
+    let cache: MetadataCache
+    let replicas: ReplicaManager
+    let config: BrokerConfig
+
+    init(store: ClusterMetadataStore, cache: MetadataCache, replicas: ReplicaManager, config: BrokerConfig) {
+        self.store = store
+        self.cache = cache
+        self.replicas = replicas
+        self.config = config
+    }
+
+    /// Applies a topic to the cache and to local replicas.
+    func apply(_ record: TopicRecord) throws {
+        let topic = TopicMetadata(record)
+        try replicas.apply(topic, config: logConfig(for: topic))
+        cache.put(topic)
+    }
+
+    func logConfig(for topic: TopicMetadata) -> LogConfig {
+        var c = config.logConfig(overrides: topic.configs)
+        if topic.name == Topics.consumerOffsets {
+            // Kafka's offsets topic defaults: compacted, 100 MiB segments.
+            if topic.configs["segment.bytes"] == nil { c.segmentBytes = config.int("offsets.topic.segment.bytes") ?? 104_857_600 }
+        }
+        return c
+    }
+
+    /// Loads every topic from the store (broker start).
+    func loadAll() async throws -> [TopicRecord] {
+        try await store.topics()
+    }
+
+    public struct Created: Sendable {
+        public var topic: TopicMetadata
+        public var configs: [String: String]
+    }
+
+    /// Creates a topic. `partitions`/`replicationFactor` of -1 take the broker defaults.
+    public func create(name: String, partitions requested: Int32, replicationFactor requestedRF: Int16,
+                       assignments: [[Int32]]?, configs: [String: String], validateOnly: Bool) async throws(KafkaError) -> Created {
+        if let reason = Topics.invalidReason(name) { throw KafkaError(.invalidTopicException, reason) }
+        let snapshot = cache.snapshot
+        if snapshot.topics[name] != nil { throw KafkaError(.topicAlreadyExists, "Topic '\(name)' already exists.") }
+        let key = Topics.collisionKey(name)
+        if let clash = snapshot.topics.keys.first(where: { Topics.collisionKey($0) == key }) {
+            throw KafkaError(.invalidTopicException, "Topic '\(name)' collides with existing topic: \(clash)")
+        }
+        if let problem = BrokerConfig.validateTopicConfigs(configs) { throw KafkaError(.invalidConfig, problem) }
+        let brokerIds = snapshot.brokers.map(\.id).sorted()
+        var replicaAssignment: [[Int32]]
+        if let assignments, !assignments.isEmpty {
+            guard requested == -1, requestedRF == -1 else {
+                throw KafkaError(.invalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
+            }
+            for (i, replicas) in assignments.enumerated() {
+                if replicas.isEmpty || Set(replicas).count != replicas.count {
+                    throw KafkaError(.invalidReplicaAssignment, "Duplicate or empty replica assignment for partition \(i)")
+                }
+                if let unknown = replicas.first(where: { !brokerIds.contains($0) }) {
+                    throw KafkaError(.invalidReplicaAssignment, "Replica assignment refers to unknown broker \(unknown)")
+                }
+            }
+            replicaAssignment = assignments
+        } else {
+            let count = requested == -1 ? config.numPartitions : requested
+            let rf = requestedRF == -1 ? config.defaultReplicationFactor : requestedRF
+            guard count > 0 else { throw KafkaError(.invalidPartitions, "Number of partitions must be larger than 0.") }
+            guard rf > 0 else { throw KafkaError(.invalidReplicationFactor, "Replication factor must be larger than 0.") }
+            guard Int(rf) <= brokerIds.count else {
+                throw KafkaError(.invalidReplicationFactor, "Replication factor: \(rf) larger than available brokers: \(brokerIds.count).")
+            }
+            replicaAssignment = Self.assign(partitions: Int(count), replicationFactor: Int(rf), brokers: brokerIds, startIndex: Int.random(in: 0..<brokerIds.count))
+        }
+        let id = KafkaUUID.random()
+        let record = TopicRecord(name: name, topicId: id, replicas: replicaAssignment, configs: configs,
+                                 partitionStates: replicaAssignment.map { PartitionStateRecord(leader: $0[0], leaderEpoch: 0, isr: $0) })
+        if !validateOnly {
+            do {
+                try await store.createTopic(name: name, topicId: id, replicas: replicaAssignment, configs: configs)
+            } catch CoordinationError.nodeExists {
+                throw KafkaError(.topicAlreadyExists, "Topic '\(name)' already exists.")
+            } catch {
+                throw KafkaError(.unknownServerError, "cannot create topic \(name): \(error)")
+            }
+            do { try apply(record) } catch { throw KafkaError.from(error) }
+        }
+        return Created(topic: TopicMetadata(record), configs: configs)
+    }
+
+    /// Kafka's rack-unaware assignment: partition p's first replica on broker (start + p), the others after it.
+    static func assign(partitions: Int, replicationFactor: Int, brokers: [Int32], startIndex: Int) -> [[Int32]] {
+        (0..<partitions).map { p in
+            (0..<replicationFactor).map { r in brokers[(startIndex + p + r) % brokers.count] }
+        }
+    }
+
+    public func delete(name: String) async throws(KafkaError) {
+        guard config.deleteTopicEnable else { throw KafkaError(.topicDeletionDisabled, "Topic deletion is disabled.") }
+        guard cache.topic(name) != nil else { throw KafkaError(.unknownTopicOrPartition, "This server does not host this topic-partition.") }
+        do {
+            try await store.deleteTopic(name)
+            cache.remove(name)
+            try replicas.removeTopic(name)
+        } catch { throw KafkaError.from(error) }
+    }
+
+    public func createPartitions(name: String, count: Int32, assignments: [[Int32]]?, validateOnly: Bool) async throws(KafkaError) {
+        guard let topic = cache.topic(name) else { throw KafkaError(.unknownTopicOrPartition, "The topic '\(name)' does not exist.") }
+        let current = topic.partitions.count
+        guard Int(count) > current else {
+            if Int(count) == current { throw KafkaError(.invalidPartitions, "Topic already has \(current) partitions.") }
+            throw KafkaError(.invalidPartitions, "Topic currently has \(current) partitions, which is higher than the requested \(count).")
+        }
+        let brokerIds = cache.snapshot.brokers.map(\.id).sorted()
+        let rf = topic.partitions.first?.replicas.count ?? 1
+        var newReplicas: [[Int32]]
+        if let assignments, !assignments.isEmpty {
+            guard assignments.count == Int(count) - current else {
+                throw KafkaError(.invalidReplicaAssignment, "Increasing the number of partitions by \(Int(count) - current) but \(assignments.count) assignments provided.")
+            }
+            for a in assignments where a.count != rf || a.contains(where: { !brokerIds.contains($0) }) {
+                throw KafkaError(.invalidReplicaAssignment, "Inconsistent replication factor or unknown broker in assignment \(a)")
+            }
+            newReplicas = assignments
+        } else {
+            guard rf <= brokerIds.count else { throw KafkaError(.invalidReplicationFactor, "Replication factor \(rf) larger than available brokers \(brokerIds.count)") }
+            newReplicas = Self.assign(partitions: Int(count) - current, replicationFactor: rf, brokers: brokerIds, startIndex: current)
+        }
+        if validateOnly { return }
+        do {
+            try await store.addPartitions(name, newReplicas: newReplicas)
+            if let record = try await store.topic(name) { try apply(record) }
+        } catch { throw KafkaError.from(error) }
+    }
+
+    /// Replaces a topic's config overrides.
+    public func setConfigs(name: String, configs: [String: String], validateOnly: Bool) async throws(KafkaError) {
+        guard cache.topic(name) != nil else { throw KafkaError(.unknownTopicOrPartition, "The topic '\(name)' does not exist.") }
+        if let problem = BrokerConfig.validateTopicConfigs(configs) { throw KafkaError(.invalidConfig, problem) }
+        if validateOnly { return }
+        do {
+            try await store.setTopicConfigs(name, configs)
+            if let record = try await store.topic(name) { try apply(record) }
+        } catch { throw KafkaError.from(error) }
+    }
+}
