@@ -89,6 +89,11 @@ public final class Broker: Sendable {
                                  maxInFlight: config.queuedMaxRequests, logger: logger)
         let listener = config.listener
         let port = try await server.start(host: listener.host, port: listener.port)
+        if advertised.port == 0 {
+            // Listening on an ephemeral port (tests): advertise the port actually bound.
+            try await metadataStore.registerBroker(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(port), rack: config.rack))
+            cache.setCluster(id: clusterId, controllerId: brokerId, brokers: try await metadataStore.brokers())
+        }
         let maintenance = NIOThreadPool(numberOfThreads: 1)
         maintenance.start()
         let broker = Broker(config: config, services: services, boundPort: port, logManager: logManager, group: group,

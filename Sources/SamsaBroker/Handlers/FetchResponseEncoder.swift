@@ -69,8 +69,10 @@ struct FetchResponseEncoder {
         current.writeKafkaInt32(correlationId)
         if flexible { current.writeUnsignedVarint(0) }  // response header v1 tagged fields
         current.writeKafkaInt32(0)  // throttle_time_ms
-        current.writeKafkaInt16(errorCode.rawValue)
-        current.writeKafkaInt32(sessionId)
+        if version >= 7 {
+            current.writeKafkaInt16(errorCode.rawValue)
+            current.writeKafkaInt32(sessionId)
+        }
         current.writeKafkaArrayCount(topics.count, compact: flexible)
         for topic in topics {
             if version <= 12 { current.writeKafkaString(topic.name, compact: flexible) } else { current.writeKafkaUUID(topic.topicId) }
