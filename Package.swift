@@ -33,9 +33,14 @@ let package = Package(
         // The broker: network server (sans-IO connection state machine + NIO handler), one handler per API,
         // replica manager, fetch purgatory, topic administration.
         .target(name: "SamsaBroker", dependencies: [
-            "KafkaWire", "KafkaProtocol", "KafkaRecords", "SamsaStorage", "SamsaCoordination",
+            "KafkaWire", "KafkaProtocol", "KafkaRecords", "SamsaStorage", "SamsaCoordination", "SamsaCoordinators",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "DequeModule", package: "swift-collections"),
+        ]),
+        // Coordinators as sans-IO state machines: the classic group coordinator (transactions next).
+        .target(name: "SamsaCoordinators", dependencies: [
+            "KafkaWire", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
@@ -54,6 +59,8 @@ let package = Package(
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", "CCRC32C"]),
         .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
         .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire"]),
+        .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
+                                                                 .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaBrokerTests", dependencies: [
             "SamsaBroker", "SamsaStorage", "KafkaProtocol", "KafkaRecords", "KafkaWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import KafkaProtocol
 import NIOCore
 
 /// Kafka's checkpoint file format (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,

@@ -1,3 +1,4 @@
+import KafkaProtocol
 import NIOCore
 
 /// The sparse offset index of a segment: (offset relative to the segment base, file position)

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import KafkaProtocol
 import Glibc
 #endif
 import KafkaRecords

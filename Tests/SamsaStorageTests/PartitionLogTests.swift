@@ -1,3 +1,4 @@
+import KafkaProtocol
 import Foundation
 import KafkaRecords
 import NIOCore

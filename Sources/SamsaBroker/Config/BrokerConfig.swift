@@ -1,3 +1,4 @@
+import KafkaProtocol
 import SamsaStorage
 
 /// A `host:port` listener (Kafka's `PLAINTEXT://host:port` form is accepted).
@@ -150,6 +151,12 @@ public struct BrokerConfig: Sendable {
         if let v = long("message.timestamp.before.max.ms") { c.timestampBeforeMaxMs = v }
         if let v = long("message.timestamp.after.max.ms") { c.timestampAfterMaxMs = v }
         c.logAppendTime = topicValue("message.timestamp.type", overrides: overrides) == "LogAppendTime"
+        // Compacted-only topics are never trimmed by time or size (compaction itself is not implemented yet).
+        let policies = (topicValue("cleanup.policy", overrides: overrides) ?? "delete").split(separator: ",").map { String($0).trimmingSpaces }
+        if !policies.contains("delete") {
+            c.retentionMs = -1
+            c.retentionBytes = -1
+        }
         return c
     }
 }

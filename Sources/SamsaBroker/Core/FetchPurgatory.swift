@@ -1,3 +1,4 @@
+import KafkaProtocol
 import NIOCore
 import SamsaStorage
 import Synchronization
