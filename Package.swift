@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "samsa", targets: ["samsa"]),
-        .library(name: "KafkaProtocol", targets: ["KafkaWire", "KafkaProtocol", "KafkaRecords"]),
+        .library(name: "KafkaProtocol", targets: ["KafkaWire", "KafkaProtocol", "KafkaRecords", "KafkaCompression"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -23,8 +23,12 @@ let package = Package(
         .target(name: "KafkaProtocol", dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")]),
         // CRC32C with a hardware path (SSE4.2 / ARMv8 CRC) and a portable fallback chosen at run time.
         .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O2"])]),
+        // zlib from the system (gzip).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Kafka's compression codecs in Swift: gzip (zlib), snappy (raw and xerial), lz4 (frame), zstd.
+        .target(name: "KafkaCompression", dependencies: ["CZlib", .product(name: "NIOCore", package: "swift-nio")]),
         // Record batches (magic 2): decode, build, validate.
-        .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")]),
         // Storage engine: segmented partition logs, indexes, checkpoints, recovery, producer state. No sockets.
         .target(name: "SamsaStorage", dependencies: ["KafkaRecords", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]),
         // Cluster coordination: the CoordinationStore protocol (embedded store now, ZooKeeper next) and
@@ -51,12 +55,16 @@ let package = Package(
         ]),
         // Micro-benchmarks (not tests): `swift run -c release samsa-bench-crc32c`.
         .executableTarget(name: "samsa-bench-crc32c", dependencies: ["KafkaRecords", "CCRC32C"], path: "bench/CRC32CBench"),
+        // `swift run -c release samsa-bench-compression`: compression/decompression MB/s per codec.
+        .executableTarget(name: "samsa-bench-compression", dependencies: ["KafkaCompression"], path: "bench/CompressionBench"),
 
         .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "KafkaProtocolTests", dependencies: ["KafkaProtocol", "KafkaWire", "KafkaRecords",
                                                               .product(name: "NIOEmbedded", package: "swift-nio")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", "CCRC32C"]),
+        .testTarget(name: "KafkaCompressionTests", dependencies: ["KafkaCompression", .product(name: "NIOCore", package: "swift-nio")],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
         .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire"]),
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",

@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import KafkaWire
 import NIOCore
@@ -63,15 +64,15 @@ public enum RecordBatchError: Error, Hashable, Sendable, CustomStringConvertible
     /// Fewer bytes than the batch length says.
     case truncated(needed: Int, available: Int)
     case unknownCompression(Int16)
-    /// Records of a compressed batch were asked for; decompression is not done here.
-    case compressed(CompressionCodec)
+    case decompressionFailed(String)
     case invalidRecord(String)
 
     public var kafkaErrorCode: KafkaErrorCode {
         switch self {
         case .legacyFormat, .unknownMagic: return .unsupportedForMessageFormat
         case .crcMismatch, .invalidBatchLength, .truncated: return .corruptMessage
-        case .unknownCompression, .compressed: return .unsupportedCompressionType
+        case .unknownCompression: return .unsupportedCompressionType
+        case .decompressionFailed: return .corruptMessage
         case .invalidRecord: return .invalidRecord
         }
     }
@@ -86,7 +87,7 @@ public enum RecordBatchError: Error, Hashable, Sendable, CustomStringConvertible
         case let .invalidBatchLength(length): return "invalid record batch length \(length)"
         case let .truncated(needed, available): return "record batch truncated: needs \(needed) bytes, \(available) present"
         case let .unknownCompression(raw): return "unknown compression codec \(raw)"
-        case let .compressed(codec): return "records are \(codec)-compressed"
+        case let .decompressionFailed(why): return "cannot decompress records: \(why)"
         case let .invalidRecord(why): return "invalid record: \(why)"
         }
     }
@@ -218,13 +219,26 @@ public struct RecordBatch: Hashable, Sendable {
         guard header.recordCount >= 0 else { throw RecordBatchError.invalidRecord("negative record count \(header.recordCount)") }
     }
 
-    /// Calls `body` with each record of an uncompressed batch, in order, without collecting them.
-    public func forEachRecord(_ body: (Record) throws -> Void) throws {
+    /// The largest decompressed records section accepted (a bound against decompression bombs).
+    public static let maxDecompressedSize = 256 << 20
+
+    /// The records section, decompressed when the batch uses a codec.
+    public func uncompressedRecords() throws -> ByteBuffer {
         guard let codec = header.attributes.compression else {
             throw RecordBatchError.unknownCompression(header.attributes.rawValue & 7)
         }
-        guard codec == .none else { throw RecordBatchError.compressed(codec) }
-        var payload = recordsPayload
+        guard codec != .none else { return recordsPayload }
+        do {
+            return try KafkaCompression.decompress(KafkaCompressionCodec(rawValue: codec.rawValue)!, recordsPayload,
+                                                   maxOutput: Self.maxDecompressedSize)
+        } catch {
+            throw RecordBatchError.decompressionFailed("\(error)")
+        }
+    }
+
+    /// Calls `body` with each record, in order, without collecting them (decompressing first if needed).
+    public func forEachRecord(_ body: (Record) throws -> Void) throws {
+        var payload = try uncompressedRecords()
         for _ in 0..<max(header.recordCount, 0) {
             try body(try Record(from: &payload))
         }
@@ -419,6 +433,23 @@ public struct RecordBatchBuilder: Sendable {
         record.write(to: &buffer)
         header.lastOffsetDelta = header.recordCount
         header.recordCount += 1
+    }
+
+    /// The finished batch with its records section compressed by `codec` (header and CRC updated).
+    public func build(compression codec: CompressionCodec, level: Int? = nil) throws -> ByteBuffer {
+        guard codec != .none else { return build() }
+        let records = buffer.getSlice(at: start + RecordBatchHeader.size, length: buffer.writerIndex - start - RecordBatchHeader.size)!
+        let compressed = try KafkaCompression.compress(KafkaCompressionCodec(rawValue: codec.rawValue)!, records, level: level)
+        var h = header
+        h.attributes.rawValue = (h.attributes.rawValue & ~0x07) | codec.rawValue
+        h.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + compressed.readableBytes)
+        var out = ByteBuffer()
+        out.reserveCapacity(RecordBatchHeader.size + compressed.readableBytes)
+        h.write(to: &out)
+        out.writeImmutableBuffer(compressed)
+        let crc = CRC32C.checksum(out, at: RecordBatchHeader.attributesOffset, length: out.readableBytes - RecordBatchHeader.attributesOffset)
+        out.setInteger(crc, at: RecordBatchHeader.crcOffset, endianness: .big)
+        return out
     }
 
     /// The finished batch (header filled in, CRC computed).

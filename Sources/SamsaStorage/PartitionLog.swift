@@ -430,17 +430,14 @@ extension PartitionLog {
                 ?? (max(header.lastOffset, logStartOffset), header.maxTimestamp)
         }
 
-        /// The first record of a batch at or after `from` whose timestamp satisfies `matches`.
-        /// Compressed batches are answered at batch level (their first offset and max timestamp).
+        /// The first record of a batch at or after `from` whose timestamp satisfies `matches`
+        /// (compressed batches are decompressed, as Kafka does).
         static func firstRecord(in bytes: ByteBuffer, header: RecordBatchHeader, from: Int64,
                                 where matches: (Int64) -> Bool) throws -> (offset: Int64, timestamp: Int64)? {
             if header.attributes.timestampType == .logAppendTime {
                 return matches(header.maxTimestamp) ? (max(header.baseOffset, from), header.maxTimestamp) : nil
             }
             let batch = try RecordBatch(from: bytes)
-            guard header.attributes.compression == CompressionCodec.none else {
-                return matches(header.maxTimestamp) ? (max(header.baseOffset, from), header.maxTimestamp) : nil
-            }
             var found: (Int64, Int64)?
             try batch.forEachRecord { record in
                 guard found == nil else { return }

@@ -102,14 +102,26 @@ import Testing
         #expect(RecordBatchAttributes(rawValue: 0x07).compression == nil)
     }
 
-    @Test func compressedBatchesPassThroughOpaque() throws {
-        // A batch marked gzip: the header and CRC validate, records stay opaque.
-        var builder = RecordBatchBuilder(attributes: RecordBatchAttributes(compression: .gzip))
-        builder.append(key: nil, value: ByteBuffer(string: "pretend-compressed"), timestamp: 1)
-        let batch = try RecordBatch(from: builder.build())
-        try batch.validate()
-        #expect(batch.header.attributes.compression == .gzip)
-        #expect(throws: RecordBatchError.compressed(.gzip)) { try batch.records() }
+    @Test func compressedBatchesValidateOpaqueAndDecompressOnDemand() throws {
+        // A batch marked gzip whose records are not gzip: header and CRC validate (the broker stores
+        // it as received); reading its records fails with CORRUPT_MESSAGE.
+        var fake = RecordBatchBuilder(attributes: RecordBatchAttributes(compression: .gzip))
+        fake.append(key: nil, value: ByteBuffer(string: "pretend-compressed"), timestamp: 1)
+        let bogus = try RecordBatch(from: fake.build())
+        try bogus.validate()
+        #expect(bogus.header.attributes.compression == .gzip)
+        #expect(throws: RecordBatchError.self) { try bogus.records() }
+        do { _ = try bogus.records() } catch let e as RecordBatchError { #expect(e.kafkaErrorCode == .corruptMessage) }
+        // Real compressed batches, every codec: records come back intact.
+        for codec in CompressionCodec.allCases {
+            var builder = RecordBatchBuilder()
+            for i in 0..<50 { builder.append(key: ByteBuffer(string: "k\(i)"), value: ByteBuffer(string: String(repeating: "v", count: i)), timestamp: 1000 + Int64(i)) }
+            let batch = try RecordBatch(from: try builder.build(compression: codec))
+            try batch.validate()
+            #expect(batch.header.attributes.compression == codec && batch.header.recordCount == 50)
+            let records = try batch.records()
+            #expect(records.count == 50 && records[49].key == ByteBuffer(string: "k49") && records[49].timestampDelta == 49)
+        }
     }
 
     @Test func readerWalksBatchesAndHandlesTruncation() throws {

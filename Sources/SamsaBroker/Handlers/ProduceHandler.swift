@@ -39,6 +39,9 @@ struct ProduceHandler: APIHandler {
                     let e = KafkaError.from(error)
                     pr.errorCode = e.code.rawValue
                     pr.errorMessage = e.message
+                    pr.baseOffset = -1
+                    pr.logAppendTimeMs = -1
+                    pr.logStartOffset = -1
                     if e.code == .unknownServerError {
                         services.logger.error("produce to \(topic.name)-\(p.index) failed: \(error)")
                     }
