@@ -39,6 +39,15 @@ public struct KafkaUUID: Hashable, Sendable, Comparable, CustomStringConvertible
             + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
     }
 
+    /// The canonical 8-4-4-4-12 hexadecimal form (Java's `UUID.toString`).
+    public var uuidString: String {
+        let hex = bytes.map { b -> String in
+            let s = String(b, radix: 16)
+            return s.count == 1 ? "0" + s : s
+        }
+        return hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-" + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+    }
+
     public var description: String {
         let b = bytes
         var out: [UInt8] = []

@@ -21,6 +21,7 @@ public struct BrokerServices: Sendable {
 public final class Broker: Sendable {
     public let config: BrokerConfig
     public let services: BrokerServices
+    public let groups: GroupCoordinatorService
     public let boundPort: Int
     public let logManager: LogManager
     private let group: MultiThreadedEventLoopGroup
@@ -31,10 +32,11 @@ public final class Broker: Sendable {
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
 
-    private init(config: BrokerConfig, services: BrokerServices, boundPort: Int, logManager: LogManager, group: MultiThreadedEventLoopGroup,
+    private init(config: BrokerConfig, services: BrokerServices, groups: GroupCoordinatorService, boundPort: Int, logManager: LogManager, group: MultiThreadedEventLoopGroup,
                  server: KafkaServer, flusher: Flusher, maintenance: NIOThreadPool, logger: Logger) {
         self.config = config
         self.services = services
+        self.groups = groups
         self.boundPort = boundPort
         self.logManager = logManager
         self.group = group
@@ -84,8 +86,9 @@ public final class Broker: Sendable {
             logger.warning("partition folder \(stray.directoryName) belongs to no known topic; it is kept but not served")
         }
 
+        let groups = GroupCoordinatorService(services: services, config: GroupCoordinatorService.config(from: config))
         var registry = HandlerRegistry()
-        registerHandlers(&registry, services: services)
+        registerHandlers(&registry, services: services, groups: groups)
         let server = KafkaServer(group: group, registry: registry, maxFrameSize: config.maxRequestSize,
                                  maxInFlight: config.queuedMaxRequests, logger: logger)
         let listener = config.listener
@@ -97,9 +100,12 @@ public final class Broker: Sendable {
         }
         let maintenance = NIOThreadPool(numberOfThreads: 1)
         maintenance.start()
-        let broker = Broker(config: config, services: services, boundPort: port, logManager: logManager, group: group,
+        let broker = Broker(config: config, services: services, groups: groups, boundPort: port, logManager: logManager, group: group,
                             server: server, flusher: flusher, maintenance: maintenance, logger: logger)
         broker.scheduleMaintenance()
+        // Consumer groups are rebuilt from __consumer_offsets while the broker already serves;
+        // their requests answer COORDINATOR_LOAD_IN_PROGRESS until then.
+        maintenance.submit { _ in groups.loadAll() }
         logger.info("samsa broker \(brokerId) started", metadata: [
             "listening": "\(listener.host):\(port)", "advertised": "\(advertised.host):\(advertised.port == 0 ? port : advertised.port)",
             "data": "\(config.logDir)", "cluster": "\(clusterId)", "partitions": "\(logManager.partitions.count)",
@@ -136,6 +142,10 @@ public final class Broker: Sendable {
             if !due.isEmpty { _ = flusher.flush(due, on: loop) }
         })
         scheduled.append(every(max(config.checkpointIntervalMs, 1000)) { try logManager.checkpoint() })
+        let groups = self.groups
+        scheduled.append(every(config.int64("offsets.retention.check.interval.ms") ?? 600_000) { groups.expireOffsets() })
+        // Group session, join and sync timers.
+        scheduled.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in groups.tick() })
         tasks.withLock { $0 = scheduled }
     }
 

@@ -61,6 +61,20 @@ public struct GroupCoordinator: Sendable {
     }
 
     public func state(of groupId: String) -> GroupState? { groups[groupId]?.state }
+
+    // MARK: Partition loading
+
+    /// `__consumer_offsets` partitions being replayed: their groups answer COORDINATOR_LOAD_IN_PROGRESS.
+    private var loadingPartitions: Set<Int32> = []
+
+    public mutating func beginLoading(_ partitions: [Int32]) { loadingPartitions.formUnion(partitions) }
+    public mutating func finishLoading(_ partition: Int32) { loadingPartitions.remove(partition) }
+    public var isLoading: Bool { !loadingPartitions.isEmpty }
+
+    /// COORDINATOR_LOAD_IN_PROGRESS while the group's partition is being replayed, else nil.
+    public func availabilityError(for groupId: String) -> KafkaErrorCode? {
+        loadingPartitions.contains(partition(for: groupId)) ? .coordinatorLoadInProgress : nil
+    }
     public var groupIds: [String] { groups.keys.sorted() }
 
     // MARK: JoinGroup
@@ -72,6 +86,7 @@ public struct GroupCoordinator: Sendable {
         }
         let groupId = request.groupId
         guard !groupId.isEmpty else { return fail(.invalidGroupId) }
+        if let error = availabilityError(for: groupId) { return fail(error) }
         guard request.sessionTimeoutMs >= config.minSessionTimeoutMs, request.sessionTimeoutMs <= config.maxSessionTimeoutMs else {
             return fail(.invalidSessionTimeout)
         }
@@ -346,6 +361,7 @@ public struct GroupCoordinator: Sendable {
 
     public mutating func sync(_ token: RequestToken, _ request: SyncGroupRequest, version: Int16, now: Int64) -> [GroupAction] {
         func fail(_ code: KafkaErrorCode) -> [GroupAction] { [.reply(token, .sync(SyncGroupResponse(errorCode: code.rawValue)))] }
+        if let error = availabilityError(for: request.groupId) { return fail(error) }
         guard var group = groups[request.groupId] else { return fail(.unknownMemberId) }
         if let instanceId = request.groupInstanceId, let known = group.staticMembers[instanceId], known != request.memberId {
             return fail(.fencedInstanceId)
@@ -383,6 +399,7 @@ public struct GroupCoordinator: Sendable {
 
     public mutating func heartbeat(_ request: HeartbeatRequest, now: Int64) -> HeartbeatResponse {
         func answer(_ code: KafkaErrorCode) -> HeartbeatResponse { HeartbeatResponse(errorCode: code.rawValue) }
+        if let error = availabilityError(for: request.groupId) { return answer(error) }
         guard var group = groups[request.groupId], group.state != .empty, group.state != .dead else { return answer(.unknownMemberId) }
         if let instanceId = request.groupInstanceId, let known = group.staticMembers[instanceId], known != request.memberId {
             return answer(.fencedInstanceId)
@@ -398,6 +415,10 @@ public struct GroupCoordinator: Sendable {
         let identities: [LeaveGroupRequest.MemberIdentity] = version < 3 ? [.init(memberId: request.memberId)] : request.members
         var response = LeaveGroupResponse()
         var actions: [GroupAction] = []
+        if let error = availabilityError(for: request.groupId) {
+            response.errorCode = error.rawValue
+            return (response, actions)
+        }
         guard var group = groups[request.groupId] else {
             response.members = identities.map { .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: KafkaErrorCode.unknownMemberId.rawValue) }
             if version < 3 { response.errorCode = KafkaErrorCode.unknownMemberId.rawValue; response.members = [] }
@@ -445,6 +466,7 @@ public struct GroupCoordinator: Sendable {
             return [.reply(token, .commit(response))]
         }
         guard !request.groupId.isEmpty else { return respondAll(.invalidGroupId) }
+        if let error = availabilityError(for: request.groupId) { return respondAll(error) }
         let generation = request.generationIdOrMemberEpoch
         var group: Group
         if let existing = groups[request.groupId] {

@@ -333,4 +333,17 @@ struct Harness {
         #expect(GroupRecords.partition(for: "my-group", partitions: 50) == 12)
         #expect(GroupRecords.partition(for: "", partitions: 50) == 0)
     }
+
+    @Test func groupsOfAPartitionBeingLoadedAnswerLoadInProgress() {
+        var h = Harness()
+        let p = h.coordinator.partition(for: "g")
+        h.coordinator.beginLoading([p])
+        let t = h.join()
+        #expect(h.joinReply(t)?.errorCode == KafkaErrorCode.coordinatorLoadInProgress.rawValue)
+        #expect(h.heartbeat("m", generation: 1) == .coordinatorLoadInProgress)
+        #expect(h.commit(offsets: [("t", 0, 1)]).topics[0].partitions[0].errorCode == KafkaErrorCode.coordinatorLoadInProgress.rawValue)
+        h.coordinator.finishLoading(p)
+        let again = h.join()
+        #expect(h.joinReply(again)?.errorCode == KafkaErrorCode.memberIdRequired.rawValue)
+    }
 }

@@ -79,4 +79,6 @@ enum AclOperations {
     static let allTopic: Int32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11)
     // CREATE ALTER DESCRIBE CLUSTER_ACTION(9) DESCRIBE_CONFIGS ALTER_CONFIGS IDEMPOTENT_WRITE(12) (+ DESCRIBE/ALTER)
     static let allCluster: Int32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
+    // READ DELETE DESCRIBE
+    static let allGroup: Int32 = (1 << 3) | (1 << 6) | (1 << 8)
 }

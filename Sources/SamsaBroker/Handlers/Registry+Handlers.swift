@@ -1,7 +1,7 @@
 import KafkaProtocol
 
 /// Registers every API the broker serves. ApiVersions is registered last, with the final list.
-func registerHandlers(_ registry: inout HandlerRegistry, services: BrokerServices) {
+func registerHandlers(_ registry: inout HandlerRegistry, services: BrokerServices, groups: GroupCoordinatorService) {
     registry.register(MetadataHandler(services: services))
     registry.register(ProduceHandler(services: services))
     registry.register(FetchHandler(services: services))
@@ -15,6 +15,17 @@ func registerHandlers(_ registry: inout HandlerRegistry, services: BrokerService
     registry.register(DeleteRecordsHandler(services: services))
     registry.register(DescribeClusterHandler(services: services))
     registry.register(InitProducerIdHandler(services: services))
+    registry.register(FindCoordinatorHandler(services: services, groups: groups))
+    registry.register(JoinGroupHandler(groups: groups))
+    registry.register(SyncGroupHandler(groups: groups))
+    registry.register(HeartbeatHandler(groups: groups))
+    registry.register(LeaveGroupHandler(groups: groups))
+    registry.register(OffsetCommitHandler(services: services, groups: groups))
+    registry.register(OffsetFetchHandler(groups: groups))
+    registry.register(DescribeGroupsHandler(groups: groups))
+    registry.register(ListGroupsHandler(groups: groups))
+    registry.register(DeleteGroupsHandler(groups: groups))
+    registry.register(OffsetDeleteHandler(groups: groups))
     // Registered twice: first so that the list includes ApiVersions itself, then with that list.
     registry.register(ApiVersionsHandler(apis: []))
     registry.register(ApiVersionsHandler(apis: registry.supported))

@@ -10,11 +10,14 @@ import Glibc
 public final class ConnectionInfo: Sendable {
     public let id: UInt64
     public let remoteAddress: String
+    /// The client's host as Kafka reports it in group descriptions ("/127.0.0.1").
+    public let remoteHost: String
     private let software = Mutex<(name: String, version: String)?>(nil)
 
-    init(id: UInt64, remoteAddress: String) {
+    init(id: UInt64, remoteAddress: String, remoteHost: String) {
         self.id = id
         self.remoteAddress = remoteAddress
+        self.remoteHost = remoteHost
     }
 
     /// The client's software name and version (ApiVersions v3+, KIP-511).

@@ -35,7 +35,8 @@ public final class KafkaServer: Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20))
             .childChannelInitializer { [self] channel in
                 let id = self.nextConnectionId.wrappingAdd(1, ordering: .relaxed).newValue
-                let info = ConnectionInfo(id: id, remoteAddress: channel.remoteAddress.map { "\($0)" } ?? "?")
+                let info = ConnectionInfo(id: id, remoteAddress: channel.remoteAddress.map { "\($0)" } ?? "?",
+                                          remoteHost: "/" + (channel.remoteAddress?.ipAddress ?? "unknown"))
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maximumFrameSize: maxFrameSize)))
                     try channel.pipeline.syncOperations.addHandler(

@@ -1,0 +1,180 @@
+import KafkaProtocol
+import KafkaRecords
+import KafkaWire
+import Logging
+import NIOCore
+import SamsaCoordinators
+import SamsaStorage
+import Synchronization
+
+/// Runs the `GroupCoordinator` state machine for this broker: executes its actions (answers,
+/// appends to `__consumer_offsets` through the replica manager, like any produce), ticks its
+/// timers, creates the offsets topic on first use and replays it at start.
+public final class GroupCoordinatorService: Sendable {
+    private struct State: Sendable {
+        var coordinator: GroupCoordinator
+        var promises: [RequestToken: EventLoopPromise<GroupReply>] = [:]
+        var nextToken: RequestToken = 0
+    }
+
+    private let state: Mutex<State>
+    private let services: BrokerServices
+    private let logger: Logger
+    public let partitions: Int32
+
+    init(services: BrokerServices, config: GroupCoordinatorConfig) {
+        self.services = services
+        self.logger = services.logger
+        self.partitions = config.offsetsTopicPartitions
+        self.state = Mutex(State(coordinator: GroupCoordinator(config: config) { clientId in
+            "\(clientId)-\(KafkaUUID.random().uuidString)"
+        }))
+    }
+
+    static func config(from broker: BrokerConfig) -> GroupCoordinatorConfig {
+        var c = GroupCoordinatorConfig()
+        c.minSessionTimeoutMs = Int32(broker.int("group.min.session.timeout.ms") ?? 6000)
+        c.maxSessionTimeoutMs = Int32(broker.int("group.max.session.timeout.ms") ?? 1_800_000)
+        c.initialRebalanceDelayMs = Int32(broker.int("group.initial.rebalance.delay.ms") ?? 3000)
+        c.offsetsRetentionMs = Int64(broker.int("offsets.retention.minutes") ?? 10080) * 60_000
+        c.offsetMetadataMaxBytes = broker.int("offset.metadata.max.bytes") ?? 4096
+        c.groupMaxSize = broker.int("group.max.size") ?? Int(Int32.max)
+        c.offsetsTopicPartitions = broker.offsetsTopicPartitions
+        return c
+    }
+
+    // MARK: The offsets topic
+
+    /// Creates `__consumer_offsets` if it does not exist yet (Kafka does this on first FindCoordinator).
+    func ensureOffsetsTopic() async throws(KafkaError) {
+        guard services.cache.topic(Topics.consumerOffsets) == nil else { return }
+        let rf = min(Int16(services.config.int("offsets.topic.replication.factor") ?? 1), Int16(services.cache.snapshot.brokers.count))
+        do {
+            _ = try await services.topics.create(
+                name: Topics.consumerOffsets, partitions: partitions, replicationFactor: max(rf, 1), assignments: nil,
+                configs: ["cleanup.policy": "compact", "compression.type": "producer",
+                          "segment.bytes": services.config.string("offsets.topic.segment.bytes") ?? "104857600"],
+                validateOnly: false)
+            logger.info("created \(Topics.consumerOffsets) with \(partitions) partitions")
+        } catch let e where e.code == .topicAlreadyExists {
+            return
+        }
+    }
+
+    /// Replays every `__consumer_offsets` partition this broker leads (groups answer
+    /// COORDINATOR_LOAD_IN_PROGRESS meanwhile).
+    func loadAll() {
+        guard let topic = services.cache.topic(Topics.consumerOffsets) else { return }
+        let led = topic.partitions.filter { $0.leader == services.brokerId }.map(\.partition)
+        state.withLock { $0.coordinator.beginLoading(led) }
+        var records = 0
+        let started = monotonicMillis()
+        for p in led {
+            do {
+                records += try load(partition: p)
+            } catch {
+                logger.error("cannot load \(Topics.consumerOffsets)-\(p): \(error)")
+            }
+            state.withLock { $0.coordinator.finishLoading(p) }
+        }
+        if records > 0 {
+            logger.info("loaded consumer groups", metadata: ["records": "\(records)", "groups": "\(state.withLock { $0.coordinator.groupIds.count })",
+                                                               "ms": "\(monotonicMillis() - started)"])
+        }
+    }
+
+    private func load(partition p: Int32) throws -> Int {
+        guard let log = services.replicas.partition(TopicPartition(Topics.consumerOffsets, p))?.log else { return 0 }
+        var offset = log.logStartOffset
+        let end = log.highWatermark
+        var count = 0
+        let now = currentTimeMillis()
+        while offset < end {
+            let bytes = try log.readBatches(from: offset, maxBytes: 4 << 20)
+            var reader = RecordBatchReader(bytes, allowsPartialTrailingBatch: true)
+            var advanced = false
+            while let batch = try reader.next() {
+                defer { offset = batch.header.lastOffset + 1 }
+                advanced = true
+                guard !batch.header.attributes.isControl else { continue }
+                try batch.forEachRecord { record in
+                    guard let key = record.key else { return }
+                    try state.withLock { try $0.coordinator.replay(key: key, value: record.value, now: now) }
+                    count += 1
+                }
+            }
+            if !advanced { break }
+        }
+        return count
+    }
+
+    // MARK: Running operations
+
+    /// Runs `operation` on the state machine with a fresh token whose answer completes the future.
+    func run(on loop: any EventLoop, _ operation: (inout GroupCoordinator, RequestToken) -> [GroupAction]) -> EventLoopFuture<GroupReply> {
+        let promise = loop.makePromise(of: GroupReply.self)
+        let actions = state.withLock { s -> [GroupAction] in
+            let token = s.nextToken
+            s.nextToken += 1
+            s.promises[token] = promise
+            return operation(&s.coordinator, token)
+        }
+        perform(actions)
+        return promise.futureResult
+    }
+
+    /// Runs an operation that answers at once (Heartbeat, LeaveGroup, reads).
+    func withCoordinator<T>(_ body: (inout GroupCoordinator) -> (T, [GroupAction])) -> T {
+        let (result, actions) = state.withLock { body(&$0.coordinator) }
+        perform(actions)
+        return result
+    }
+
+    func read<T>(_ body: (GroupCoordinator) -> T) -> T { state.withLock { body($0.coordinator) } }
+
+    private func perform(_ actions: [GroupAction]) {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case let .reply(token, reply):
+                state.withLock { $0.promises.removeValue(forKey: token) }?.succeed(reply)
+            case let .append(id, partition, records):
+                let error = append(partition: partition, records: records)
+                let next = state.withLock { $0.coordinator.appendCompleted(id, error: error, now: currentTimeMillis()) }
+                queue.append(contentsOf: next)
+            }
+        }
+    }
+
+    /// Appends coordinator records through the same path as produce (acks=all).
+    private func append(partition: Int32, records: [GroupRecord]) -> KafkaErrorCode? {
+        var builder = RecordBatchBuilder()
+        let now = currentTimeMillis()
+        for r in records { builder.append(key: r.key, value: r.value, timestamp: now) }
+        do {
+            _ = try services.replicas.appendToLeader(TopicPartition(Topics.consumerOffsets, partition), records: builder.build(), requiredAcks: -1)
+            return nil
+        } catch {
+            let e = KafkaError.from(error)
+            logger.warning("cannot write to \(Topics.consumerOffsets)-\(partition): \(e)")
+            return e.code
+        }
+    }
+
+    /// Session, join and sync timers.
+    func tick() {
+        let now = currentTimeMillis()
+        perform(state.withLock { $0.coordinator.tick(now: now) })
+    }
+
+    func expireOffsets() {
+        let now = currentTimeMillis()
+        perform(state.withLock { $0.coordinator.expireOffsets(now: now) })
+    }
+
+    /// Whether this broker coordinates `groupId` (it leads the group's offsets partition).
+    func coordinates(_ groupId: String) -> Bool {
+        let p = GroupRecords.partition(for: groupId, partitions: partitions)
+        return services.cache.partition(Topics.consumerOffsets, p)?.leader == services.brokerId
+    }
+}
