@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "samsa", targets: ["samsa"]),
         .library(name: "KafkaProtocol", targets: ["KafkaWire", "KafkaProtocol", "KafkaRecords", "KafkaCompression"]),
+        .library(name: "SamsaClient", targets: ["SamsaClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -46,11 +47,17 @@ let package = Package(
             "KafkaWire", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
+        // The Swift client library: producer, consumer, admin. Depends only on the protocol modules.
+        .target(name: "SamsaClient", dependencies: [
+            "KafkaWire", "KafkaProtocol", "KafkaRecords", "KafkaCompression",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
         // The single `samsa` command.
         .executableTarget(name: "samsa", dependencies: [
-            "KafkaProtocol", "KafkaRecords", "SamsaBroker", .product(name: "Logging", package: "swift-log"),
+            "KafkaProtocol", "KafkaRecords", "SamsaBroker", "SamsaClient", .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Micro-benchmarks (not tests): `swift run -c release samsa-bench-crc32c`.

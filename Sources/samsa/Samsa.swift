@@ -16,11 +16,16 @@ struct Samsa: AsyncParsableCommand {
 
             Examples:
               samsa broker                 # run a broker on 127.0.0.1:9092, data in ./samsa-data
+              samsa topic create orders -p 6
+              echo hello | samsa produce orders
+              samsa consume orders --from-beginning --count 1
+              samsa group describe billing
               samsa version
               samsa version --apis
             """,
         version: version,
-        subcommands: [BrokerCommand.self, VersionCommand.self])
+        subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self,
+                      ClusterCommand.self, PerfCommand.self, VersionCommand.self])
 }
 
 struct VersionCommand: ParsableCommand {
@@ -30,6 +35,10 @@ struct VersionCommand: ParsableCommand {
         discussion: """
             Examples:
               samsa broker                 # run a broker on 127.0.0.1:9092, data in ./samsa-data
+              samsa topic create orders -p 6
+              echo hello | samsa produce orders
+              samsa consume orders --from-beginning --count 1
+              samsa group describe billing
               samsa version          # version, protocol schema and CRC32C implementation
               samsa version --apis   # also every Kafka API with its request versions
             """)

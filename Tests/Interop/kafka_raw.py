@@ -4,9 +4,11 @@ Nothing here comes from a Kafka client library: requests, record batches, legacy
 sets and CRCs are encoded byte by byte, so the tests can send exactly the malformed input
 they mean to send and read the broker's exact answer.
 
-Covers what the tests need: request header v1 (non-flexible APIs only), ApiVersions v0,
-Produce v2/v3/v7, Metadata v4, CreateTopics v4, ListOffsets v1, Fetch v4; record batch v2
-encoding/decoding (uncompressed), legacy message sets (magic 0/1), CRC32C.
+Covers what the tests need: request header v1 (non-flexible APIs) and v2 (flexible APIs),
+ApiVersions v0, Produce v2/v3/v7, Metadata v4, CreateTopics v4, ListOffsets v1, Fetch v4;
+the consumer group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+OffsetCommit, OffsetFetch, DescribeGroups, DeleteGroups) in the versions the group tests
+use; record batch v2 encoding/decoding (uncompressed), legacy message sets (magic 0/1), CRC32C.
 """
 from __future__ import annotations
 
@@ -59,6 +61,18 @@ INVALID_TOPIC_EXCEPTION = 17
 UNSUPPORTED_VERSION = 35
 UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
 INVALID_RECORD = 87
+# consumer groups
+COORDINATOR_NOT_AVAILABLE = 15
+NOT_COORDINATOR = 16
+ILLEGAL_GENERATION = 22
+INCONSISTENT_GROUP_PROTOCOL = 23
+UNKNOWN_MEMBER_ID = 25
+INVALID_SESSION_TIMEOUT = 26
+REBALANCE_IN_PROGRESS = 27
+NON_EMPTY_GROUP = 68
+GROUP_ID_NOT_FOUND = 69
+MEMBER_ID_REQUIRED = 79
+FENCED_INSTANCE_ID = 82
 
 # --------------------------------------------------------------------------------------------
 # Primitive encoding / decoding
@@ -114,6 +128,42 @@ def zigzag_varint(v: int) -> bytes:
         else:
             out.append(b)
             return bytes(out)
+
+
+def uvarint(v: int) -> bytes:
+    """Unsigned varint (flexible versions: compact lengths, tag numbers)."""
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def compact_string(s: str | None) -> bytes:
+    """Flexible-version string: uvarint(length + 1), 0 for null."""
+    if s is None:
+        return uvarint(0)
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def compact_bytes(b: bytes | None) -> bytes:
+    if b is None:
+        return uvarint(0)
+    return uvarint(len(b) + 1) + b
+
+
+def compact_array(items: list[bytes] | None) -> bytes:
+    if items is None:
+        return uvarint(0)
+    return uvarint(len(items) + 1) + b"".join(items)
+
+
+NO_TAGS = b"\x00"  # an empty tagged-field section
 
 
 class Reader:
@@ -176,6 +226,42 @@ class Reader:
             if not b & 0x80:
                 break
         return (u >> 1) ^ -(u & 1)
+
+    def uvarint(self) -> int:
+        """Unsigned varint (flexible versions: compact lengths, tag numbers)."""
+        shift = 0
+        u = 0
+        while True:
+            b = self._take(1)[0]
+            u |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return u
+
+    def compact_string(self) -> str | None:
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        return bytes(self._take(n)).decode()
+
+    def compact_bytes(self) -> bytes | None:
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        return bytes(self._take(n))
+
+    def compact_array(self, item) -> list | None:
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        return [item(self) for _ in range(n)]
+
+    def tagged_fields(self) -> dict[int, bytes]:
+        out = {}
+        for _ in range(self.uvarint()):
+            tag = self.uvarint()
+            out[tag] = bytes(self._take(self.uvarint()))
+        return out
 
     def remaining(self) -> int:
         return len(self.data) - self.pos
@@ -425,6 +511,11 @@ def request_header_v1(api_key: int, api_version: int, correlation_id: int, clien
     return i16(api_key) + i16(api_version) + i32(correlation_id) + string(client_id)
 
 
+def request_header_v2(api_key: int, api_version: int, correlation_id: int, client_id: str = "interop-raw") -> bytes:
+    """Header of flexible request versions: v1 plus an (empty) tagged-field section."""
+    return request_header_v1(api_key, api_version, correlation_id, client_id) + NO_TAGS
+
+
 class KafkaConnection:
     """A blocking TCP connection speaking size-prefixed Kafka frames (non-flexible headers)."""
 
@@ -451,10 +542,11 @@ class KafkaConnection:
     def send_frame(self, payload: bytes):
         self.send_raw(i32(len(payload)) + payload)
 
-    def send_request(self, api_key: int, api_version: int, body: bytes) -> int:
+    def send_request(self, api_key: int, api_version: int, body: bytes, flexible: bool = False) -> int:
         cid = self.next_correlation
         self.next_correlation += 1
-        self.send_frame(request_header_v1(api_key, api_version, cid) + body)
+        header = request_header_v2 if flexible else request_header_v1
+        self.send_frame(header(api_key, api_version, cid) + body)
         return cid
 
     def _recv_exact(self, n: int) -> bytes:
@@ -483,6 +575,12 @@ class KafkaConnection:
 
     def roundtrip(self, api_key: int, api_version: int, body: bytes) -> Reader:
         return self.recv_response(self.send_request(api_key, api_version, body))
+
+    def roundtrip_flexible(self, api_key: int, api_version: int, body: bytes) -> Reader:
+        """Request header v2, response header v1 (correlation id + tagged fields)."""
+        r = self.recv_response(self.send_request(api_key, api_version, body, flexible=True))
+        r.tagged_fields()
+        return r
 
     def wait_closed_by_peer(self, timeout: float = 10.0) -> str:
         """Waits until the peer closes the connection without sending anything; returns how
@@ -669,3 +767,399 @@ def fetch_all_records(conn: KafkaConnection, topic: str, partition: int, start: 
                     out.append(rec)
         offset = batches[-1].last_offset + 1
     return [r for r in out if r.offset < end]
+
+
+# --------------------------------------------------------------------------------------------
+# Consumer group APIs (classic protocol)
+#
+# Each helper takes the API version and switches between the non-flexible encoding and the
+# flexible one (compact strings/arrays/bytes, tagged fields, request header v2) at the
+# version the message definitions (kafka-reference/messages/*.json) name as flexibleVersions.
+# --------------------------------------------------------------------------------------------
+
+API_OFFSET_COMMIT = 8
+API_OFFSET_FETCH = 9
+API_FIND_COORDINATOR = 10
+API_JOIN_GROUP = 11
+API_HEARTBEAT = 12
+API_LEAVE_GROUP = 13
+API_SYNC_GROUP = 14
+API_DESCRIBE_GROUPS = 15
+API_LIST_GROUPS = 16
+API_DELETE_GROUPS = 42
+
+FLEXIBLE_SINCE = {API_OFFSET_COMMIT: 8, API_OFFSET_FETCH: 6, API_FIND_COORDINATOR: 3, API_JOIN_GROUP: 6,
+                  API_HEARTBEAT: 4, API_LEAVE_GROUP: 4, API_SYNC_GROUP: 4, API_DESCRIBE_GROUPS: 5,
+                  API_LIST_GROUPS: 3, API_DELETE_GROUPS: 2}
+
+
+class _Enc:
+    """Field encoders for one (api, version): compact forms when the version is flexible."""
+
+    def __init__(self, api_key: int, version: int):
+        self.flex = version >= FLEXIBLE_SINCE[api_key]
+
+    def str(self, s: str | None) -> bytes:
+        return compact_string(s) if self.flex else string(s)
+
+    def bytes(self, b: bytes | None) -> bytes:
+        return compact_bytes(b) if self.flex else bytes_i32(b)
+
+    def array(self, items: list[bytes] | None) -> bytes:
+        return compact_array(items) if self.flex else array(items)
+
+    def tags(self) -> bytes:
+        return NO_TAGS if self.flex else b""
+
+
+class _Dec:
+    def __init__(self, r: Reader, flex: bool):
+        self.r = r
+        self.flex = flex
+
+    def str(self) -> str | None:
+        return self.r.compact_string() if self.flex else self.r.string()
+
+    def bytes(self) -> bytes | None:
+        return self.r.compact_bytes() if self.flex else self.r.bytes_i32()
+
+    def array(self, item) -> list | None:
+        f = (lambda _: item(self))
+        return self.r.compact_array(f) if self.flex else self.r.array(f)
+
+    def tags(self):
+        if self.flex:
+            self.r.tagged_fields()
+
+    def end(self, what: str):
+        assert self.r.at_end(), f"{self.r.remaining()} unexpected trailing bytes in {what} response"
+
+
+def _call(conn: KafkaConnection, api_key: int, version: int, body: bytes) -> _Dec:
+    e = _Enc(api_key, version)
+    r = conn.roundtrip_flexible(api_key, version, body) if e.flex else conn.roundtrip(api_key, version, body)
+    return _Dec(r, e.flex)
+
+
+# ---- consumer protocol payloads (ConsumerProtocolSubscription / Assignment, version 0) -------
+
+
+def consumer_subscription(topics: list[str], user_data: bytes | None = None) -> bytes:
+    return i16(0) + array([string(t) for t in topics]) + bytes_i32(user_data)
+
+
+def consumer_assignment(assignment: dict[str, list[int]], user_data: bytes | None = None) -> bytes:
+    return (i16(0) + array([string(t) + array([i32(p) for p in ps]) for t, ps in assignment.items()])
+            + bytes_i32(user_data))
+
+
+def decode_consumer_assignment(data: bytes) -> dict[str, list[int]]:
+    """Topic -> partitions of a ConsumerProtocolAssignment (any version: later versions only add
+    fields after these)."""
+    if not data:
+        return {}
+    r = Reader(data)
+    r.i16()  # version
+    return dict(r.array(lambda x: (x.string(), x.array(lambda y: y.i32()))))
+
+
+# ---- FindCoordinator (key 10) ---------------------------------------------------------------
+
+
+def find_coordinator(conn: KafkaConnection, key: str | list[str], version: int = 2, key_type: int = 0) -> list[dict]:
+    """One dict per key: error_code, error_message, node_id, host, port (and key for v4+)."""
+    e = _Enc(API_FIND_COORDINATOR, version)
+    keys = [key] if isinstance(key, str) else list(key)
+    if version >= 4:
+        body = i8(key_type) + e.array([e.str(k) for k in keys]) + e.tags()
+    else:
+        assert len(keys) == 1, "FindCoordinator v0-3 take one key"
+        body = e.str(keys[0]) + (i8(key_type) if version >= 1 else b"") + e.tags()
+    d = _call(conn, API_FIND_COORDINATOR, version, body)
+    r = d.r
+    if version >= 1:
+        r.i32()  # throttle
+    if version >= 4:
+        def coord(x: _Dec):
+            c = dict(key=x.str(), node_id=x.r.i32(), host=x.str(), port=x.r.i32(), error_code=x.r.i16(),
+                     error_message=x.str())
+            x.tags()
+            return c
+        out = d.array(coord)
+    else:
+        err = r.i16()
+        msg = d.str() if version >= 1 else None
+        out = [dict(key=keys[0], error_code=err, error_message=msg, node_id=r.i32(), host=d.str(), port=r.i32())]
+    d.tags()
+    d.end(f"FindCoordinator v{version}")
+    return out
+
+
+# ---- JoinGroup (key 11) ---------------------------------------------------------------------
+
+
+def join_group(conn: KafkaConnection, group: str, member_id: str = "", version: int = 5,
+               session_timeout_ms: int = 10000, rebalance_timeout_ms: int = 10000,
+               group_instance_id: str | None = None, protocol_type: str = "consumer",
+               protocols: list[tuple[str, bytes]] | None = None, topics: list[str] | None = None,
+               reason: str | None = None) -> dict:
+    """Sends JoinGroup and waits for the answer (which the broker may hold until the rebalance
+    completes). protocols default to [("range", subscription to `topics`)]."""
+    e = _Enc(API_JOIN_GROUP, version)
+    if protocols is None:
+        protocols = [("range", consumer_subscription(topics or []))]
+    body = e.str(group) + i32(session_timeout_ms)
+    if version >= 1:
+        body += i32(rebalance_timeout_ms)
+    body += e.str(member_id)
+    if version >= 5:
+        body += e.str(group_instance_id)
+    body += e.str(protocol_type)
+    body += e.array([e.str(name) + e.bytes(meta) + e.tags() for name, meta in protocols])
+    if version >= 8:
+        body += e.str(reason)
+    body += e.tags()
+    d = _call(conn, API_JOIN_GROUP, version, body)
+    r = d.r
+    out: dict = {}
+    if version >= 2:
+        out["throttle_time_ms"] = r.i32()
+    out["error_code"] = r.i16()
+    out["generation_id"] = r.i32()
+    out["protocol_type"] = d.str() if version >= 7 else None
+    out["protocol_name"] = d.str()
+    out["leader"] = d.str()
+    out["skip_assignment"] = r.boolean() if version >= 9 else False
+    out["member_id"] = d.str()
+
+    def member(x: _Dec):
+        m = dict(member_id=x.str(), group_instance_id=x.str() if version >= 5 else None, metadata=x.bytes())
+        x.tags()
+        return m
+
+    out["members"] = d.array(member)
+    d.tags()
+    d.end(f"JoinGroup v{version}")
+    return out
+
+
+# ---- SyncGroup (key 14) ---------------------------------------------------------------------
+
+
+def sync_group(conn: KafkaConnection, group: str, generation_id: int, member_id: str,
+               assignments: list[tuple[str, bytes]] | None = None, version: int = 3,
+               group_instance_id: str | None = None, protocol_type: str | None = "consumer",
+               protocol_name: str | None = "range") -> dict:
+    e = _Enc(API_SYNC_GROUP, version)
+    body = e.str(group) + i32(generation_id) + e.str(member_id)
+    if version >= 3:
+        body += e.str(group_instance_id)
+    if version >= 5:
+        body += e.str(protocol_type) + e.str(protocol_name)
+    body += e.array([e.str(m) + e.bytes(a) + e.tags() for m, a in (assignments or [])])
+    body += e.tags()
+    d = _call(conn, API_SYNC_GROUP, version, body)
+    r = d.r
+    out: dict = {}
+    if version >= 1:
+        out["throttle_time_ms"] = r.i32()
+    out["error_code"] = r.i16()
+    if version >= 5:
+        out["protocol_type"] = d.str()
+        out["protocol_name"] = d.str()
+    out["assignment"] = d.bytes()
+    d.tags()
+    d.end(f"SyncGroup v{version}")
+    return out
+
+
+# ---- Heartbeat (key 12) ---------------------------------------------------------------------
+
+
+def heartbeat(conn: KafkaConnection, group: str, generation_id: int, member_id: str, version: int = 3,
+              group_instance_id: str | None = None) -> int:
+    """Returns the error code."""
+    e = _Enc(API_HEARTBEAT, version)
+    body = e.str(group) + i32(generation_id) + e.str(member_id)
+    if version >= 3:
+        body += e.str(group_instance_id)
+    body += e.tags()
+    d = _call(conn, API_HEARTBEAT, version, body)
+    if version >= 1:
+        d.r.i32()  # throttle
+    err = d.r.i16()
+    d.tags()
+    d.end(f"Heartbeat v{version}")
+    return err
+
+
+# ---- LeaveGroup (key 13) --------------------------------------------------------------------
+
+
+def leave_group(conn: KafkaConnection, group: str, members: list[tuple[str, str | None]], version: int = 3) -> dict:
+    """members: (member_id, group_instance_id). v0-2 take exactly one member id.
+    Returns {error_code, members: [(member_id, group_instance_id, error_code)]}."""
+    e = _Enc(API_LEAVE_GROUP, version)
+    body = e.str(group)
+    if version >= 3:
+        body += e.array([e.str(m) + e.str(iid) + (e.str(None) if version >= 5 else b"") + e.tags()
+                         for m, iid in members])
+    else:
+        (m, _), = members
+        body += e.str(m)
+    body += e.tags()
+    d = _call(conn, API_LEAVE_GROUP, version, body)
+    if version >= 1:
+        d.r.i32()
+    out = dict(error_code=d.r.i16(), members=[])
+    if version >= 3:
+        def member(x: _Dec):
+            m = (x.str(), x.str(), x.r.i16())
+            x.tags()
+            return m
+        out["members"] = d.array(member)
+    d.tags()
+    d.end(f"LeaveGroup v{version}")
+    return out
+
+
+# ---- OffsetCommit (key 8) -------------------------------------------------------------------
+
+
+def offset_commit(conn: KafkaConnection, group: str, offsets: dict[tuple[str, int], tuple[int, str | None]],
+                  generation_id: int = -1, member_id: str = "", group_instance_id: str | None = None,
+                  version: int = 7) -> dict[tuple[str, int], int]:
+    """offsets: (topic, partition) -> (offset, metadata). Returns (topic, partition) -> error code.
+    Supports v2..9 (v2-4 carry retention time -1)."""
+    assert 2 <= version <= 9
+    e = _Enc(API_OFFSET_COMMIT, version)
+    by_topic: dict[str, list[tuple[int, int, str | None]]] = {}
+    for (t, p), (off, meta) in offsets.items():
+        by_topic.setdefault(t, []).append((p, off, meta))
+    body = e.str(group) + i32(generation_id) + e.str(member_id)
+    if version >= 7:
+        body += e.str(group_instance_id)
+    if version <= 4:
+        body += i64(-1)  # retention time: broker default
+    body += e.array([
+        e.str(t) + e.array([i32(p) + i64(off) + (i32(-1) if version >= 6 else b"") + e.str(meta) + e.tags()
+                            for p, off, meta in parts]) + e.tags()
+        for t, parts in by_topic.items()])
+    body += e.tags()
+    d = _call(conn, API_OFFSET_COMMIT, version, body)
+    if version >= 3:
+        d.r.i32()
+    out = {}
+
+    def topic(x: _Dec):
+        name = x.str()
+
+        def part(y: _Dec):
+            p = y.r.i32()
+            out[(name, p)] = y.r.i16()
+            y.tags()
+
+        x.array(part)
+        x.tags()
+
+    d.array(topic)
+    d.tags()
+    d.end(f"OffsetCommit v{version}")
+    return out
+
+
+# ---- OffsetFetch (key 9) --------------------------------------------------------------------
+
+
+def offset_fetch(conn: KafkaConnection, group: str, partitions: list[tuple[str, int]] | None,
+                 version: int = 5) -> tuple[int, dict[tuple[str, int], dict]]:
+    """partitions None = all committed offsets of the group (v2+). Versions 1..7 (one group).
+    Returns (group error code, {(topic, partition): {offset, leader_epoch, metadata, error_code}})."""
+    assert 1 <= version <= 7
+    e = _Enc(API_OFFSET_FETCH, version)
+    topics = None
+    if partitions is not None:
+        by_topic: dict[str, list[int]] = {}
+        for t, p in partitions:
+            by_topic.setdefault(t, []).append(p)
+        topics = [e.str(t) + e.array([i32(p) for p in ps]) + e.tags() for t, ps in by_topic.items()]
+    body = e.str(group) + e.array(topics)
+    if version >= 7:
+        body += i8(0)  # require stable
+    body += e.tags()
+    d = _call(conn, API_OFFSET_FETCH, version, body)
+    if version >= 3:
+        d.r.i32()
+    out = {}
+
+    def topic(x: _Dec):
+        name = x.str()
+
+        def part(y: _Dec):
+            p = y.r.i32()
+            res = dict(offset=y.r.i64(), leader_epoch=y.r.i32() if version >= 5 else -1)
+            res["metadata"] = y.str()
+            res["error_code"] = y.r.i16()
+            y.tags()
+            out[(name, p)] = res
+
+        x.array(part)
+        x.tags()
+
+    d.array(topic)
+    err = d.r.i16() if version >= 2 else 0
+    d.tags()
+    d.end(f"OffsetFetch v{version}")
+    return err, out
+
+
+# ---- DescribeGroups (key 15) ----------------------------------------------------------------
+
+
+def describe_groups(conn: KafkaConnection, groups: list[str], version: int = 4) -> list[dict]:
+    e = _Enc(API_DESCRIBE_GROUPS, version)
+    body = e.array([e.str(g) for g in groups])
+    if version >= 3:
+        body += i8(0)
+    body += e.tags()
+    d = _call(conn, API_DESCRIBE_GROUPS, version, body)
+    if version >= 1:
+        d.r.i32()
+
+    def member(x: _Dec):
+        m = dict(member_id=x.str(), group_instance_id=x.str() if version >= 4 else None, client_id=x.str(),
+                 client_host=x.str(), metadata=x.bytes(), assignment=x.bytes())
+        x.tags()
+        return m
+
+    def group(x: _Dec):
+        g = dict(error_code=x.r.i16(), group_id=x.str(), state=x.str(), protocol_type=x.str(),
+                 protocol=x.str(), members=x.array(member))
+        if version >= 3:
+            g["authorized_operations"] = x.r.i32()
+        x.tags()
+        return g
+
+    out = d.array(group)
+    d.tags()
+    d.end(f"DescribeGroups v{version}")
+    return out
+
+
+# ---- DeleteGroups (key 42) ------------------------------------------------------------------
+
+
+def delete_groups(conn: KafkaConnection, groups: list[str], version: int = 1) -> dict[str, int]:
+    e = _Enc(API_DELETE_GROUPS, version)
+    d = _call(conn, API_DELETE_GROUPS, version, e.array([e.str(g) for g in groups]) + e.tags())
+    d.r.i32()
+
+    def result(x: _Dec):
+        res = (x.str(), x.r.i16())
+        x.tags()
+        return res
+
+    out = dict(d.array(result))
+    d.tags()
+    d.end(f"DeleteGroups v{version}")
+    return out

@@ -271,3 +271,33 @@ def watermarks(bootstrap: str, topic: str, partition: int) -> tuple[int, int]:
 def run(cmd: list[str], timeout: float = 120, input_bytes: bytes | None = None, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, input=input_bytes, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout, **kw)
+
+
+# ---- consumer groups ----------------------------------------------------------------------------
+
+
+def group_lag(bootstrap: str, group: str) -> dict[tuple[str, int], dict[str, int]]:
+    """The broker's view of a group's lag, from confluent-kafka's AdminClient: committed offsets
+    (OffsetFetch) and log end offsets (ListOffsets latest) of every partition the group has
+    committed; {(topic, partition): {"committed", "log_end", "lag"}} with lag = log_end - committed.
+
+    Any other source of lag (the clients' own positions, kafka-python's admin, a future
+    `samsa group describe`) can be compared against this dict."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+    admin = confluent_admin(bootstrap)
+    res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=20)
+    committed = {}
+    for tp in res.topic_partitions:
+        assert tp.error is None, f"{group} {tp.topic}-{tp.partition}: {tp.error}"
+        if tp.offset >= 0:
+            committed[(tp.topic, tp.partition)] = tp.offset
+    if not committed:
+        return {}
+    ends = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in committed})
+    out = {}
+    for tp, fut in ends.items():
+        end = fut.result(timeout=20).offset
+        c = committed[(tp.topic, tp.partition)]
+        out[(tp.topic, tp.partition)] = {"committed": c, "log_end": end, "lag": end - c}
+    return out

