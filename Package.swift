@@ -76,6 +76,11 @@ let package = Package(
         .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire"]),
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "SamsaClientTests", dependencies: [
+            "SamsaClient", "SamsaBroker", "KafkaProtocol", "KafkaRecords",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SamsaBrokerTests", dependencies: [
             "SamsaBroker", "SamsaStorage", "KafkaProtocol", "KafkaRecords", "KafkaWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -65,16 +66,22 @@ def parse_args(argv=None):
                     help="comma list; samsa-perf runs only when the samsa binary has `samsa perf`")
     ap.add_argument("--kcat-librdkafka", choices=["wheel", "system"], default="wheel",
                     help="librdkafka for kcat: the confluent-kafka wheel's (default; Debian's 2.0.2 cannot talk to tansu)")
+    ap.add_argument("--wait-idle", type=float, default=300,
+                    help="before each round, wait up to this many seconds for other processes to stop using CPU "
+                         "(what was busy is written to the results)")
     ap.add_argument("--work-dir", default=None, help="scratch dir for broker data and data sets (default: a new temp dir)")
     ap.add_argument("--keep-work-dir", action="store_true")
     ap.add_argument("--results-dir", default=str(BENCH / "results"))
     ap.add_argument("--label", default="", help="suffix for the results file names")
     a = ap.parse_args(argv)
-    if a.quick:
-        a.rounds = min(a.rounds, 2) if "--rounds" not in (argv or sys.argv) else a.rounds
-        a.small_count, a.large_count = 20_000, 5_000
-        a.e2e_rate, a.e2e_seconds, a.e2e_warmup = 1000, 3, 1
-        a.startup_topics, a.startup_partitions, a.startup_records = 2, 20, 2
+    if a.quick:  # smaller defaults; options given explicitly still win
+        quick = {"rounds": 2, "small_count": 20_000, "large_count": 5_000, "e2e_rate": 1000, "e2e_seconds": 3,
+                 "e2e_warmup": 1, "startup_topics": 2, "startup_partitions": 20, "startup_records": 2}
+        given = {tok[2:].split("=")[0].replace("-", "_") for tok in (argv if argv is not None else sys.argv[1:])
+                 if tok.startswith("--")}
+        for k, v in quick.items():
+            if k not in given:
+                setattr(a, k, v)
     a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
     a.drivers = [d.strip() for d in a.drivers.split(",") if d.strip()]
     if a.samsa_build is None:
@@ -94,16 +101,19 @@ def create_topics(bootstrap: str, names: list[str], partitions: int, timeout: fl
                                   operation_timeout=timeout, request_timeout=timeout)
     for name, f in futures.items():
         f.result(timeout)
+    # Metadata per topic: an all-topics list_topics() from librdkafka 2.16 (Metadata v12 with 3
+    # trailing bytes) makes Samsa close the connection (see bench/README.md, findings).
     deadline = time.monotonic() + timeout
-    while True:
-        md = admin.list_topics(timeout=10)
-        ready = all(n in md.topics and md.topics[n].error is None and len(md.topics[n].partitions) == partitions
-                    and all(p.leader >= 0 for p in md.topics[n].partitions.values()) for n in names)
-        if ready:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"topics {names} not ready on {bootstrap}")
-        time.sleep(0.1)
+    for n in names:
+        while True:
+            md = admin.list_topics(topic=n, timeout=10)
+            t = md.topics.get(n)
+            if (t is not None and t.error is None and len(t.partitions) == partitions
+                    and all(p.leader >= 0 for p in t.partitions.values())):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {n} not ready on {bootstrap}")
+            time.sleep(0.1)
 
 
 def fill_partitions(bootstrap: str, topics: list[str], partitions_per_topic: int, per_partition: int, size: int = 100,
@@ -151,6 +161,7 @@ class Run:
         self.samples: dict = {}
         self.steps: list[dict] = []
         self.rounds: list[dict] = []
+        self.failures: list[dict] = []
 
     def add(self, driver: str, workload: str, broker: str, figures: dict):
         d = self.samples.setdefault(driver, {}).setdefault(workload, {}).setdefault(broker, {})
@@ -167,9 +178,30 @@ def settle(pids: list[int]) -> float:
     return time.monotonic() - t0
 
 
+def attempt(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, all_pids: list[int],
+            make_step) -> dict | None:
+    """measure(), but a failing step (client crash, failed check, dead broker) is recorded in the
+    results and the run goes on with the next step; the run's exit status is then 1."""
+    label = f"round {rnd + 1} {broker.name} {driver}/{workload}"
+    if not broker.running:
+        err = f"skipped: {broker.tag} is not running (exit code {broker.proc.returncode if broker.proc else None})"
+        run.failures.append({"round": rnd, "driver": driver, "workload": workload, "broker": broker.name, "error": err})
+        log(f"  FAILED {label}: {err}")
+        return None
+    try:
+        return measure(run, rnd, driver, workload, broker, all_pids, make_step(broker))
+    except (D.DriverError, payload.VerificationError, B.BrokerError, RuntimeError, OSError, ValueError,
+            KeyError, json.JSONDecodeError) as e:
+        err = f"{type(e).__name__}: {e}"
+        run.failures.append({"round": rnd, "driver": driver, "workload": workload, "broker": broker.name,
+                             "error": err[:6000], "broker_alive": broker.running})
+        log(f"  FAILED {label}: {err[:1500]}")
+        return None
+
+
 def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, all_pids: list[int],
             step: D.Step) -> dict:
-    settle(all_pids)
+    settle([p for p in all_pids if os.path.exists(f"/proc/{p}")])
     load = procstats.loadavg()
     cpu0 = broker.cpu_seconds()
     with procstats.RssSampler(broker.pid) as sampler:
@@ -216,13 +248,28 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
 # phases
 
 
+def wait_for_idle_machine(a, label: str) -> dict:
+    """Waits (up to --wait-idle s) until no other process uses >= 10% of a CPU; returns what was seen."""
+    t0 = time.monotonic()
+    first = procstats.busy_processes(exclude={os.getpid()}, min_ticks=10)
+    busy = first
+    while busy and time.monotonic() - t0 < a.wait_idle:
+        log(f"{label}: waiting for other processes to go idle: {busy[:3]}")
+        time.sleep(5)
+        busy = procstats.busy_processes(exclude={os.getpid()}, min_ticks=10)
+    if busy:
+        log(f"WARNING {label}: still busy after {a.wait_idle:.0f}s, measuring anyway: {busy}")
+    return {"busy_at_first_look": first, "busy_when_started": busy, "waited_s": round(time.monotonic() - t0, 1)}
+
+
 def throughput_and_latency_round(a, run: Run, rnd: int, work: Path, datasets: dict, drivers: dict):
     order = ["samsa", "tansu"] if rnd % 2 == 0 else ["tansu", "samsa"]
     rdir = work / f"round{rnd}"
     rdir.mkdir(parents=True, exist_ok=True)
     brokers = {"samsa": B.SamsaBroker(a.samsa_bin, rdir, "samsa"),
                "tansu": B.TansuBroker(a.tansu_bin, rdir, "tansu")}
-    info = {"round": rnd, "order": order, "loadavg_start": procstats.loadavg()}
+    info = {"round": rnd, "order": order, "idle_wait": wait_for_idle_machine(a, f"round {rnd + 1}"),
+            "loadavg_start": procstats.loadavg()}
     try:
         for name in order:
             info[f"{name}_start"] = brokers[name].start()
@@ -246,13 +293,12 @@ def throughput_and_latency_round(a, run: Run, rnd: int, work: Path, datasets: di
             ]
             for workload, make in plan:
                 for name in order:
-                    measure(run, rnd, "kcat", workload, brokers[name], pids, make(brokers[name]))
+                    attempt(run, rnd, "kcat", workload, brokers[name], pids, make)
         if "e2e" in a.workloads and conf:
             for name in order:
-                b = brokers[name]
-                measure(run, rnd, "confluent", "e2e", b, pids,
-                        conf.e2e(b.bootstrap, "e2e", a.e2e_rate, a.e2e_seconds, a.e2e_size, a.e2e_warmup,
-                                 f"r{rnd}-{name}-e2e"))
+                attempt(run, rnd, "confluent", "e2e", brokers[name], pids,
+                        lambda b: conf.e2e(b.bootstrap, "e2e", a.e2e_rate, a.e2e_seconds, a.e2e_size, a.e2e_warmup,
+                                           f"r{rnd}-{b.name}-e2e"))
         if perf:
             plan = []
             if "throughput" in a.workloads:
@@ -271,16 +317,22 @@ def throughput_and_latency_round(a, run: Run, rnd: int, work: Path, datasets: di
                                                        a.e2e_warmup, f"r{rnd}-{b.name}-perf-e2e")))
             for workload, make in plan:
                 for name in order:
-                    measure(run, rnd, "samsa-perf", workload, brokers[name], pids, make(brokers[name]))
+                    attempt(run, rnd, "samsa-perf", workload, brokers[name], pids, make)
 
-        settle(pids)
+        live = [b.pid for b in brokers.values() if b.running]
+        settle(live)
         for name in order:
             b = brokers[name]
+            if not b.running:
+                run.failures.append({"round": rnd, "driver": "broker", "workload": "end of round", "broker": name,
+                                     "error": f"{b.tag} died (exit code {b.proc.returncode}); log tail:\n{b.log_tail()}"})
+                continue
             mem = b.mem_kib()
             run.add("broker", "memory", name, {"rss_end_mib": mem["VmRSS"] / MIB, "hwm_mib": mem["VmHWM"] / MIB})
             info[f"{name}_data_bytes_on_disk"] = b.data_bytes()
         for name in order:
-            run.add("broker", "shutdown", name, {"shutdown_s": brokers[name].stop()})
+            if brokers[name].running:
+                run.add("broker", "shutdown", name, {"shutdown_s": brokers[name].stop()})
     finally:
         for b in brokers.values():
             b.kill()
@@ -310,6 +362,7 @@ def startup_phase(a, run: Run, work: Path):
         details["data_bytes_on_disk"] = sb.data_bytes()
         details["files_on_disk"] = sum(len(f) for _, _, f in os.walk(sb.data_dir))
         expected = a.startup_records
+        details["idle_wait"] = wait_for_idle_machine(a, "start-up")
         for rnd in range(a.rounds):
             order = ["samsa", "tansu"] if rnd % 2 == 0 else ["tansu", "samsa"]
             for name in order:
@@ -424,12 +477,29 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
     if error:
         lines += [f"**RUN FAILED:** `{error.splitlines()[0][:300]}` (figures below are what was measured before "
                   f"the failure; see the JSON for the traceback)", ""]
+    if run.failures:
+        lines += [f"**{len(run.failures)} step(s) FAILED** (their figures are missing below; the run's exit status is 1):", ""]
+        for f in run.failures:
+            first = f["error"].strip().splitlines()
+            crash = next((l.strip() for l in first if "runtime failure" in l or "Fatal error" in l), "")
+            where = next((l.strip() for l in first if " crashed:" in l), "")
+            lines.append(f"- round {f['round'] + 1}, {f['broker']}, {f['driver']}/{f['workload']}: "
+                         f"`{first[0][:300] if first else '?'}`" + (f" — `{crash}`" if crash else ""))
+        lines += [""]
     if a.quick:
         lines += ["**--quick smoke run: small counts, not a measurement.**", ""]
     if meta["samsa_build"] != "release":
         lines += [f"**Samsa binary is a {meta['samsa_build']} build — not representative.**", ""]
+    disturbed = [(r.get("round", "start-up"), (r.get("idle_wait") or r.get("startup", {}).get("idle_wait") or {}))
+                 for r in run.rounds]
+    disturbed = [(n, w["busy_when_started"]) for n, w in disturbed if w.get("busy_when_started")]
+    if disturbed:
+        lines += ["**Other processes were using CPU when these rounds started** (figures may be disturbed):", ""]
+        lines += [f"- round {n if isinstance(n, str) else n + 1}: " + "; ".join(f"`{p}`" for p in b) for n, b in disturbed]
+        lines += [""]
     if meta.get("busy_processes_at_start"):
-        lines += ["**Other processes were using CPU when the run started** (figures may be disturbed):", ""]
+        lines += ["Other processes were using CPU when the run was launched (each round waits up to "
+                  f"--wait-idle={a.wait_idle:g} s for them to finish):", ""]
         lines += [f"- `{p}`" for p in meta["busy_processes_at_start"]] + [""]
     lines += [
         f"Command: `{meta['command']}`  ",
@@ -523,7 +593,12 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
 # ------------------------------------------------------------------------------------------------
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)  # stop cleanly: brokers and clients are killed, results written
     a = parse_args(argv)
     if not Path(a.samsa_bin).is_file():
         print(f"samsa binary not found: {a.samsa_bin} (build it: swift build -c release --product samsa, or pass "
@@ -574,6 +649,8 @@ def main(argv=None) -> int:
     except BaseException as e:  # noqa: BLE001 - a partial results file is still written
         error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         log(f"FAILED: {error}")
+    finally:
+        D.kill_active()
 
     summary = summarize(run)
     meta["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -582,13 +659,15 @@ def main(argv=None) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     stem = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if a.quick else "") + (f"-{a.label}" if a.label else "")
     doc = {"meta": meta, "drivers": status, "summary": summary, "samples": run.samples, "steps": run.steps,
-           "rounds": run.rounds, "error": error}
+           "rounds": run.rounds, "failures": run.failures, "error": error}
     (results_dir / f"{stem}.json").write_text(report.dumps(doc) + "\n")
     (results_dir / f"{stem}.md").write_text(markdown(a, meta, summary, status, run, error))
     log(f"results: {results_dir / (stem + '.md')} and .json")
     if not a.keep_work_dir and not a.work_dir:
         shutil.rmtree(work, ignore_errors=True)
-    return 1 if error else 0
+    if run.failures:
+        log(f"{len(run.failures)} step(s) FAILED; see the results file")
+    return 1 if error or run.failures else 0
 
 
 if __name__ == "__main__":

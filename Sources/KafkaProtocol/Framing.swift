@@ -81,20 +81,22 @@ public struct KafkaRequestFrame: Sendable {
     }
 
     /// Decodes the body as the generated request type of its API.
-    public func decodeBody() throws -> any KafkaRequest {
+    public func decodeBody(strict: Bool = false) throws -> any KafkaRequest {
         guard let apiKey else { throw KafkaWireError.unknownApiKey(header.requestApiKey) }
-        return try Self.decode(apiKey.requestType, from: body, version: apiVersion)
+        return try Self.decode(apiKey.requestType, from: body, version: apiVersion, strict: strict)
     }
 
-    /// Decodes the body as `type`, requiring every byte to be consumed.
-    public func decodeBody<R: KafkaRequest>(as type: R.Type) throws -> R {
-        try Self.decode(type, from: body, version: apiVersion)
+    /// Decodes the body as `type`. Bytes after the end of the body are ignored, as Kafka ignores
+    /// them (librdkafka 2.x sends three extra bytes in its all-topics Metadata v12 request);
+    /// `strict` refuses them instead.
+    public func decodeBody<R: KafkaRequest>(as type: R.Type, strict: Bool = false) throws -> R {
+        try Self.decode(type, from: body, version: apiVersion, strict: strict)
     }
 
-    static func decode<R: KafkaRequest>(_ type: R.Type, from body: ByteBuffer, version: Int16) throws -> R {
+    static func decode<R: KafkaRequest>(_ type: R.Type, from body: ByteBuffer, version: Int16, strict: Bool = false) throws -> R {
         var buffer = body
         let request = try R(from: &buffer, version: version)
-        guard buffer.readableBytes == 0 else {
+        guard !strict || buffer.readableBytes == 0 else {
             throw KafkaWireError.malformed("\(buffer.readableBytes) bytes after the end of \(R.self) v\(version)")
         }
         return request

@@ -103,8 +103,14 @@ final class BrokerConnection: Sendable {
         var frame = channel.allocator.buffer(capacity: 256)
         request.writeFrame(into: &frame, version: version, correlationId: correlationId, clientId: clientId)
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, promise: promise), promise: nil)
+        let registration = OutgoingRequest.Registration()
         let address = self.address
+        // A write on a connection that just closed never reaches the ResponseMatcher (its handlers
+        // are gone): fail the response here in that case; otherwise the matcher owns the promise.
+        channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, promise: promise, registration: registration))
+            .whenFailure { _ in
+                if !registration.registered { promise.fail(KafkaClientError.connectionClosed(broker: address)) }
+            }
         return promise.futureResult.flatMapThrowing { body in
             do {
                 return try R.Response.decodeFrame(body, version: version).response
@@ -119,7 +125,7 @@ final class BrokerConnection: Sendable {
         let correlationId = nextCorrelationId.wrappingAdd(1, ordering: .relaxed).oldValue
         var frame = channel.allocator.buffer(capacity: 256)
         request.writeFrame(into: &frame, version: version, correlationId: correlationId, clientId: clientId)
-        return channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, promise: nil))
+        return channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, promise: nil, registration: nil))
     }
 
     func close() {
@@ -132,6 +138,12 @@ struct OutgoingRequest: Sendable {
     var correlationId: Int32
     /// nil: no response expected.
     var promise: EventLoopPromise<ByteBuffer>?
+    /// Set by the ResponseMatcher (on the event loop) once it owns `promise`.
+    var registration: Registration?
+
+    final class Registration: @unchecked Sendable {
+        var registered = false
+    }
 }
 
 /// Matches response frames to requests, in order, on the channel's event loop.
@@ -147,8 +159,20 @@ final class ResponseMatcher: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        if let p = request.promise { pending.append((request.correlationId, p)) }
-        context.write(wrapOutboundOut(request.frame), promise: promise)
+        guard let responsePromise = request.promise else {
+            context.write(wrapOutboundOut(request.frame), promise: promise)
+            return
+        }
+        request.registration?.registered = true
+        pending.append((request.correlationId, responsePromise))
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenFailure { [self] _ in
+            if let i = pending.firstIndex(where: { $0.0 == request.correlationId }) {
+                pending.remove(at: i).1.fail(KafkaClientError.connectionClosed(broker: address))
+            }
+        }
+        written.futureResult.cascade(to: promise)
+        context.write(wrapOutboundOut(request.frame), promise: written)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

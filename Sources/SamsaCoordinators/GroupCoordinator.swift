@@ -199,14 +199,19 @@ public struct GroupCoordinator: Sendable {
                              assignment: member.assignment, heartbeatDeadline: now + Int64(request.sessionTimeoutMs))
         group.members[newId] = member
         group.staticMembers[request.groupInstanceId!] = newId
-        if group.leaderId == oldId { group.leaderId = newId }
+        let wasLeader = group.leaderId == oldId
+        if wasLeader { group.leaderId = newId }
         if group.state == .stable && unchanged {
             actions.append(appendRecords(group: group.groupId, [GroupRecord(key: GroupRecords.groupKey(group.groupId),
                                                                             value: GroupRecords.groupValue(group.metadataValue(now: now)))],
                                          then: .metadataOnly))
-            var response = joinResponse(group, for: member, includeMembers: false)
-            // The returning leader does not need to assign again (KIP-814).
-            if newId == group.leaderId { response.skipAssignment = version >= 9 }
+            // As Kafka answers a returning static leader: from v9 it is told it leads but need not
+            // assign (KIP-814) and gets the members; before v9 it is given the old leader id, so it
+            // acts as a follower and just fetches its assignment with SyncGroup.
+            var response = joinResponse(group, for: member, includeMembers: wasLeader && version >= 9)
+            if wasLeader {
+                if version >= 9 { response.skipAssignment = true } else { response.leader = oldId }
+            }
             actions.append(.reply(token, .join(response)))
             return actions
         }

@@ -16,13 +16,17 @@ Journal lines (one event each, written with a single write() and flushed):
     ERROR <error>                       a consumer error event
     CLOSED                              after consumer.close() returned (SIGTERM path)
 
-Usage: group_member.py BOOTSTRAP GROUP TOPIC JOURNAL CLIENT_ID [SESSION_TIMEOUT_MS]
+Usage: group_member.py BOOTSTRAP GROUP TOPIC JOURNAL CLIENT_ID [SESSION_TIMEOUT_MS [COMMIT_DELAY_MS]]
+
+COMMIT_DELAY_MS: a pause between recording a batch and committing it ("processing time"),
+so that a SIGKILL usually lands between the two and the next owner must redeliver.
 """
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import time
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
@@ -30,6 +34,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 def main():
     bootstrap, group, topic, journal, client_id = sys.argv[1:6]
     session_ms = int(sys.argv[6]) if len(sys.argv) > 6 else 6000
+    commit_delay = int(sys.argv[7]) / 1000 if len(sys.argv) > 7 else 0.0
     out = open(journal, "a", buffering=1)
 
     def log(line: str):
@@ -76,6 +81,8 @@ def main():
             continue
         out.write("".join(lines))
         out.flush()
+        if commit_delay:
+            time.sleep(commit_delay)
         try:
             c.commit(offsets=[TopicPartition(topic, p, o) for p, o in sorted(nexts.items())], asynchronous=False)
             log("COMMIT " + ",".join(f"{p}:{o}" for p, o in sorted(nexts.items())))

@@ -130,4 +130,16 @@ import Testing
         #expect(u.apiKey == nil)
         #expect(throws: KafkaWireError.unknownApiKey(999)) { try u.decodeBody() }
     }
+
+    @Test func trailingBytesAfterABodyAreIgnoredUnlessStrict() throws {
+        // librdkafka 2.x writes its all-topics Metadata v12 request with 3 extra bytes; Kafka ignores them.
+        var frame = ByteBuffer()
+        MetadataRequest(topics: nil).writeFrame(into: &frame, version: 12, correlationId: 1, clientId: "rdkafka")
+        frame.writeBytes([0, 0, 0])
+        frame.setInteger(Int32(frame.readableBytes - 4), at: 0)
+        frame.moveReaderIndex(forwardBy: 4)
+        let parsed = try KafkaRequestFrame(parsing: frame)
+        #expect(try parsed.decodeBody(as: MetadataRequest.self).topics == nil)
+        #expect(throws: KafkaWireError.self) { try parsed.decodeBody(as: MetadataRequest.self, strict: true) }
+    }
 }

@@ -27,7 +27,7 @@ import Testing
         #expect(frame.correlationId == correlationId)
         #expect(frame.header.clientId == clientId)
         #expect(frame.headerVersion == (api.requestFlexibleVersions?.contains(version) == true ? 2 : 1))
-        let body = try frame.decodeBody()
+        let body = try frame.decodeBody(strict: true)
         var again = ByteBuffer()
         frame.header.write(to: &again, version: frame.headerVersion)
         body.write(to: &again, version: version)
@@ -41,7 +41,7 @@ import Testing
         for name in names {
             let bytes = try Self.load(name)
             let frame = try KafkaRequestFrame(parsing: bytes)
-            let body = try frame.decodeBody()
+            let body = try frame.decodeBody(strict: true)
             var again = ByteBuffer()
             frame.header.write(to: &again, version: frame.headerVersion)
             body.write(to: &again, version: frame.apiVersion)
@@ -58,37 +58,37 @@ import Testing
     func apiVersions(file: String, clientId: String, software: String, softwareVersion: String, version: Int16) throws {
         let correlation: Int32 = file.hasPrefix("kafka-python-apiversions-v3") ? 2 : 1
         let f = try frame(file, api: .apiVersions, version: version, correlationId: correlation, clientId: clientId)
-        let request = try f.decodeBody(as: ApiVersionsRequest.self)
+        let request = try f.decodeBody(as: ApiVersionsRequest.self, strict: true)
         #expect(request.clientSoftwareName == software)
         #expect(request.clientSoftwareVersion == softwareVersion)
     }
 
     @Test func kcatMetadataV4() throws {
         let brokers = try frame("kcat-metadata-v4.bin", api: .metadata, version: 4, correlationId: 2, clientId: "golden-kcat")
-            .decodeBody(as: MetadataRequest.self)
+            .decodeBody(as: MetadataRequest.self, strict: true)
         #expect(brokers.topics == [])
         #expect(brokers.allowAutoTopicCreation == false)
         let all = try frame("kcat-metadata-v4-alltopics.bin", api: .metadata, version: 4, correlationId: 3, clientId: "golden-kcat")
-            .decodeBody(as: MetadataRequest.self)
+            .decodeBody(as: MetadataRequest.self, strict: true)
         #expect(all.topics == nil)
         #expect(all.allowAutoTopicCreation)
         let one = try frame("kcat-metadata-v4-topics.bin", api: .metadata, version: 4, correlationId: 2, clientId: "golden-kcat")
-            .decodeBody(as: MetadataRequest.self)
+            .decodeBody(as: MetadataRequest.self, strict: true)
         #expect(one.topics?.map(\.name) == ["golden"])
     }
 
     @Test func flexibleMetadataV12() throws {
         let py = try frame("kafka-python-metadata-v12-topics.bin", api: .metadata, version: 12, correlationId: 2,
-                           clientId: "golden-kafka-python").decodeBody(as: MetadataRequest.self)
+                           clientId: "golden-kafka-python").decodeBody(as: MetadataRequest.self, strict: true)
         #expect(py.topics?.map(\.name) == ["golden"])
         #expect(py.topics?.first?.topicId == .zero)
         #expect(py.includeTopicAuthorizedOperations == false)
         let rd = try frame("confluent-kafka-metadata-v12.bin", api: .metadata, version: 12, correlationId: 2,
-                           clientId: "golden-confluent-kafka").decodeBody(as: MetadataRequest.self)
+                           clientId: "golden-confluent-kafka").decodeBody(as: MetadataRequest.self, strict: true)
         #expect(rd.topics?.map(\.name) == ["golden"])
         #expect(rd.allowAutoTopicCreation)
         let empty = try frame("kafka-python-metadata-v12.bin", api: .metadata, version: 12, correlationId: 3,
-                              clientId: "golden-kafka-python").decodeBody(as: MetadataRequest.self)
+                              clientId: "golden-kafka-python").decodeBody(as: MetadataRequest.self, strict: true)
         #expect(empty.topics == [])
     }
 
@@ -99,7 +99,7 @@ import Testing
     ])
     func produce(file: String, clientId: String, version: Int16, correlationId: Int32, timeout: Int32) throws {
         let request = try frame(file, api: .produce, version: version, correlationId: correlationId, clientId: clientId)
-            .decodeBody(as: ProduceRequest.self)
+            .decodeBody(as: ProduceRequest.self, strict: true)
         #expect(request.transactionalId == nil)
         #expect(request.acks == -1)
         #expect(request.timeoutMs == timeout)

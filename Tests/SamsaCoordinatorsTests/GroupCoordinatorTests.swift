@@ -346,4 +346,24 @@ struct Harness {
         let again = h.join()
         #expect(h.joinReply(again)?.errorCode == KafkaErrorCode.memberIdRequired.rawValue)
     }
+
+    @Test(arguments: [Int16(5), 9])
+    func aReturningStaticLeaderIsAnsweredAsKafkaDoes(version: Int16) {
+        var h = Harness(initialDelayMs: 0)
+        let t1 = h.join(instance: "lead", client: "s", version: version)
+        let leader = try! #require(h.joinReply(t1))
+        _ = h.sync(leader.memberId, generation: 1, assignments: [leader.memberId: "L"])
+        #expect(h.coordinator.state(of: "g") == .stable)
+        let back = h.join(instance: "lead", client: "s", version: version)
+        let r = try! #require(h.joinReply(back))
+        #expect(r.errorCode == 0 && r.generationId == 1 && r.memberId != leader.memberId)
+        if version >= 9 {
+            #expect(r.leader == r.memberId && r.skipAssignment && r.members.map(\.memberId) == [r.memberId])
+        } else {
+            #expect(r.leader == leader.memberId && r.members.isEmpty)  // acts as a follower
+        }
+        let s = h.sync(r.memberId, generation: 1)
+        #expect(h.syncReply(s).map { String(buffer: $0.assignment) } == "L")
+        #expect(h.coordinator.state(of: "g") == .stable)
+    }
 }

@@ -47,9 +47,38 @@ class ChildResult:
         return self.stderr_path.read_text(errors="replace")
 
 
+def crash_summary(stderr: str) -> str:
+    """The telling lines of a Swift crash report (runtime failure, crashed thread, its first
+    frames) or else the end of stderr."""
+    lines = stderr.splitlines()
+    keep = [l.strip() for l in lines if "runtime failure" in l or "Fatal error" in l]
+    for i, l in enumerate(lines):
+        if l.rstrip().endswith("crashed:"):
+            keep.append(l.strip())
+            keep += [x.strip() for x in lines[i + 1:i + 6] if x.strip()]
+            break
+    return "\n".join(keep) if keep else stderr[-2000:]
+
+
+ACTIVE: set[subprocess.Popen] = set()  # client processes not reaped yet (killed if the harness is stopped)
+
+
 def spawn(cmd: list[str], out: Path, err: Path, env: dict | None = None) -> subprocess.Popen:
     with open(out, "wb") as o, open(err, "wb") as e:
-        return subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=env)
+    ACTIVE.add(proc)
+    return proc
+
+
+def kill_active():
+    for proc in list(ACTIVE):
+        if proc.returncode is None:
+            try:
+                proc.kill()
+                os.waitpid(proc.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        ACTIVE.discard(proc)
 
 
 def reap(proc: subprocess.Popen, t0: float, out: Path, err: Path, timeout: float) -> ChildResult:
@@ -63,11 +92,13 @@ def reap(proc: subprocess.Popen, t0: float, out: Path, err: Path, timeout: float
             proc.kill()
             pid, status, ru = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
+            ACTIVE.discard(proc)
             raise DriverError(f"{proc.args[0]} timed out after {timeout}s: {' '.join(map(str, proc.args))}\n"
                               f"stderr: {err.read_text(errors='replace')[-2000:]}")
         time.sleep(0.002)
     wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
+    ACTIVE.discard(proc)
     return ChildResult(proc.returncode, wall, ru.ru_utime + ru.ru_stime, out, err)
 
 
@@ -84,6 +115,18 @@ class Step:
     label: str
     run: Callable[[], dict]
     verify: Callable[[dict], dict] = field(default=lambda r: {"checked": "nothing"})
+
+
+def topic_watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
+    """{partition: (low, high)} from ListOffsets (earliest, latest), via confluent-kafka."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "samsa-bench-check", "enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=15)
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=15, cached=False)
+                for p in sorted(md.topics[topic].partitions)}
+    finally:
+        c.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,12 +179,16 @@ class KcatDriver:
     def consumer_config(self) -> dict:
         return {"fetch.wait.max.ms": 500, "fetch.min.bytes": 1, "fetch.max.bytes": 52428800,
                 "max.partition.fetch.bytes": 1048576, "queued.min.messages": 100000,
-                "queued.max.messages.kbytes": 65536, "check.crcs": "false"}
+                "queued.max.messages.kbytes": 65536, "check.crcs": "false",
+                # librdkafka >= 2.1 backs off fetching for fetch.queue.backoff.ms (default 1000) each
+                # time kcat's output falls behind (queued.min.messages reached): a 1 s client-side
+                # stall that hits whichever broker serves faster. 0 = fetch again as soon as there is room.
+                "fetch.queue.backoff.ms": 0}
 
     def settings(self) -> dict:
         return {"produce": "kcat -P -b BOOTSTRAP -t TOPIC -l DATAFILE (one record per line) -X ...",
                 "producer_config(acks=1 | all)": self.producer_config("<acks>"),
-                "consume": "kcat -C -b BOOTSTRAP -t TOPIC -o beginning -e -q -f '%s\\n' -X ... > FILE",
+                "consume": "kcat -C -b BOOTSTRAP -t TOPIC -o beginning -e -c COUNT -q -f '%s\\n' -X ... > FILE",
                 "consumer_config": self.consumer_config(),
                 "librdkafka": self.librdkafka_source}
 
@@ -171,7 +218,10 @@ class KcatDriver:
 
     def consume(self, bootstrap: str, topic: str, ds: payload.DataSet, partitions: int, tag: str) -> Step:
         out, err = self.work_dir / f"{tag}.out", self.work_dir / f"{tag}.err"
-        cmd = [self.kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
+        # -c N: exit on the N-th record rather than waiting for end-of-partition (which costs an
+        # empty long-poll fetch, up to fetch.wait.max.ms); -e still ends it if fewer arrive.
+        # Records beyond N are caught by the watermark check in verify().
+        cmd = [self.kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-c", str(ds.count), "-q",
                "-f", "%s\n"] + self._x(self.consumer_config())
 
         def run():
@@ -184,9 +234,16 @@ class KcatDriver:
 
         def verify(_):
             try:
-                return payload.verify_lines(out, ds.count, ds.size, ordered=(partitions == 1))
+                checked = payload.verify_lines(out, ds.count, ds.size, ordered=(partitions == 1))
             finally:
                 out.unlink(missing_ok=True)
+            # Nothing beyond the N records read: read the whole topic again to its end (unmeasured).
+            checked["full_reread"] = self.count_sizes(bootstrap, topic, ds.count, ds.size, tag + "-reread")
+            # Diagnostic only (tansu 0.6.0's ListOffsets latest is below the real end of the log).
+            marks = topic_watermarks(bootstrap, topic)
+            checked["listoffsets_watermarks"] = {str(p): list(m) for p, m in marks.items()}
+            checked["listoffsets_count_matches"] = sum(hi - lo for lo, hi in marks.values()) == ds.count
+            return checked
 
         return Step(f"kcat consume {ds.count}x{ds.size}B", run, verify)
 
@@ -229,7 +286,7 @@ class ConfluentDriver:
         self.timeout_pad = timeout_pad
         try:
             import confluent_kafka
-            self.version = f"confluent-kafka {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]}"
+            self.version = f"confluent-kafka {confluent_kafka.__version__}, librdkafka {confluent_kafka.libversion()[0]}"
             self.available, self.unavailable_reason = True, ""
         except ImportError as e:
             self.version, self.available, self.unavailable_reason = "n/a", False, str(e)
@@ -294,7 +351,7 @@ class SamsaPerfDriver:
     name = "samsa-perf"
     workloads = ("produce", "consume", "e2e")
 
-    def __init__(self, samsa_bin: str, work_dir: Path, checker: KcatDriver | None, timeout: float = 900):
+    def __init__(self, samsa_bin: str, work_dir: Path, checker: KcatDriver | None, timeout: float = 300):
         self.samsa = samsa_bin
         self.work_dir = Path(work_dir)
         self.checker = checker
@@ -305,6 +362,7 @@ class SamsaPerfDriver:
     def _probe(self) -> tuple[bool, str]:
         # `samsa perf --help` on a binary without the subcommand prints the top-level help and
         # exits 0 (ArgumentParser), so look at what the help says, for every subcommand used.
+        self.help = {}
         for sub in ("produce", "consume", "e2e"):
             try:
                 r = subprocess.run([self.samsa, "perf", sub, "--help"], capture_output=True, text=True, timeout=30)
@@ -314,22 +372,25 @@ class SamsaPerfDriver:
             if r.returncode != 0 or "--num-records" not in text or "--json" not in text:
                 return False, (f"`samsa perf {sub} --help` (exit {r.returncode}) does not describe the "
                                f"spec'd command (no --num-records/--json): the binary has no `samsa perf`")
+            self.help[sub] = text
         v = subprocess.run([self.samsa, "version"], capture_output=True, text=True).stdout.splitlines()
         self.version = v[0] if v else "?"
         return True, ""
 
     def settings(self) -> dict:
         return {"produce": "samsa perf produce --bootstrap-server B --topic T --num-records N --record-size S "
-                           "--throughput -1 --acks A --compression none --linger-ms 5 --batch-size 1000000 --json",
+                           "--throughput=-1 --acks A --compression none --linger-ms 5 --batch-size 1000000 "
+                           "[--no-idempotence when offered] --json",
                 "consume": "samsa perf consume --bootstrap-server B --topic T --num-records N --json",
                 "e2e": "samsa perf e2e --bootstrap-server B --topic T --num-records N --throughput R "
                        "--record-size S --json"}
 
-    def _run(self, args: list[str], tag: str) -> tuple[ChildResult, dict]:
+    def _run(self, args: list[str], tag: str, timeout: float | None = None) -> tuple[ChildResult, dict]:
         out, err = self.work_dir / f"{tag}.out", self.work_dir / f"{tag}.err"
-        r = run_child([self.samsa, "perf", *args, "--json"], out, err, self.timeout)
+        r = run_child([self.samsa, "perf", *args, "--json"], out, err, timeout or self.timeout)
         if r.returncode != 0:
-            raise DriverError(f"samsa perf {args[0]} failed (exit {r.returncode}): {r.stderr()[-2000:]}")
+            raise DriverError(f"samsa perf {args[0]} failed (exit {r.returncode}; {' '.join(args)}):\n"
+                              f"{crash_summary(r.stderr())}")
         lines = [l for l in r.stdout().splitlines() if l.strip()]
         try:
             report = json.loads(lines[-1])
@@ -339,8 +400,10 @@ class SamsaPerfDriver:
 
     def produce(self, bootstrap: str, topic: str, count: int, size: int, acks: str, tag: str) -> Step:
         args = ["produce", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(count),
-                "--record-size", str(size), "--throughput", "-1", "--acks", acks, "--compression", "none",
+                "--record-size", str(size), "--throughput=-1", "--acks", acks, "--compression", "none",
                 "--linger-ms", "5", "--batch-size", "1000000"]
+        if "--no-idempotence" in self.help.get("produce", ""):
+            args.append("--no-idempotence")  # as kcat: enable.idempotence=false
 
         def run():
             r, rep = self._run(args, tag)
@@ -378,7 +441,8 @@ class SamsaPerfDriver:
                 "--throughput", str(rate), "--record-size", str(size)]
 
         def run():
-            r, rep = self._run(args, tag)
+            # A run that takes 3x its nominal time (plus a minute) is stuck: stop it and say so.
+            r, rep = self._run(args, tag, timeout=3 * seconds + 60)
             return {"records": count, "payload_bytes": count * size, "wall_s": r.wall_s,
                     "client_cpu_s": r.cpu_s, "tool_report": rep, "latency_ms": rep.get("latency_ms", {}),
                     "achieved_rate": rep.get("records_per_sec")}

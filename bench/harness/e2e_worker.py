@@ -72,8 +72,13 @@ def consume(args) -> dict:
     deadline = time.monotonic() + args.timeout
     problems = []
     while received < args.count and time.monotonic() < deadline:
-        msgs = c.consume(num_messages=1000, timeout=0.1)
+        # poll() returns as soon as one record is there (consume(n, timeout) would wait for n
+        # records or the whole timeout); then take whatever else is already queued.
+        first = c.poll(0.1)
         now = time.time_ns()
+        if first is None:
+            continue
+        msgs = [first] + c.consume(num_messages=1000, timeout=0)
         for m in msgs:
             if m.error():
                 raise KafkaException(m.error())

@@ -84,6 +84,8 @@ def metadata(sock: socket.socket, version: int) -> dict[str, list[tuple[int, int
     body = struct.pack(">i", -1)
     if version >= 4:
         body += b"\x00"  # allow_auto_topic_creation = false
+    if version >= 8:
+        body += b"\x00\x00"  # include cluster / topic authorized operations = false
     r = _request(sock, 3, version, 2, body)
     if version >= 3:
         r.int32()  # throttle

@@ -100,7 +100,7 @@ def describe(repo: Path, work_dir: Path, samsa_bin: str, tansu_bin: str) -> dict
             "tansu": _run([tansu_bin, "--version"]),
             "tansu_binary": {"path": tansu_bin, "sha256": sha256(tansu_bin), **mesh},
             "python": sys.version.split()[0],
-            "confluent_kafka": confluent_kafka.version()[0],
+            "confluent_kafka": confluent_kafka.__version__,
             "librdkafka (confluent-kafka wheel)": confluent_kafka.libversion()[0],
             "kcat": _run(["kcat", "-V"]).splitlines()[3:4] if shutil.which("kcat") else "n/a",
             "swift": _run(["swift", "--version"]).splitlines()[:1] if shutil.which("swift") else "n/a",

@@ -68,11 +68,17 @@ def wait_quiescent(pids: list[int], window: float = 0.25, max_ticks: int = 1,
                    timeout: float = 10.0) -> float:
     """Waits until none of `pids` used more than `max_ticks` clock ticks of CPU over `window`
     seconds (background flushing, compaction, GC done); returns the seconds waited."""
+    def ticks(p):
+        try:
+            return cpu_ticks(p)
+        except (FileNotFoundError, ProcessLookupError):
+            return 0  # gone: counts as idle
+
     start = time.monotonic()
     while True:
-        before = {p: cpu_ticks(p) for p in pids}
+        before = {p: ticks(p) for p in pids}
         time.sleep(window)
-        after = {p: cpu_ticks(p) for p in pids}
+        after = {p: ticks(p) for p in pids}
         if all(after[p] - before[p] <= max_ticks for p in pids):
             return time.monotonic() - start
         if time.monotonic() - start > timeout:

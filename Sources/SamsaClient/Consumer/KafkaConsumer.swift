@@ -89,6 +89,8 @@ public final class KafkaConsumer: Sendable {
         var resetTo: ConsumerConfiguration.OffsetReset?
         var fetching = false
         var committed: Int64?
+        /// Bumped by every seek and reset, so that a slower, older position lookup never wins.
+        var positionEpoch: UInt64 = 0
     }
 
     struct Chunk: Sendable {
@@ -169,6 +171,7 @@ public final class KafkaConsumer: Sendable {
             s.partitions[tp]!.position = offset
             s.partitions[tp]!.fetchPosition = offset
             s.partitions[tp]!.resetTo = nil
+            s.partitions[tp]!.positionEpoch += 1
             s.dropChunks(of: tp)
         }
         fetch()
@@ -189,6 +192,7 @@ public final class KafkaConsumer: Sendable {
                 s.partitions[tp]!.position = nil
                 s.partitions[tp]!.fetchPosition = nil
                 s.partitions[tp]!.resetTo = to
+                s.partitions[tp]!.positionEpoch += 1
                 s.dropChunks(of: tp)
             }
         }
@@ -396,7 +400,12 @@ public final class KafkaConsumer: Sendable {
 
     /// Sets positions for partitions that have none: committed offset, else the reset policy.
     func initializePositions(_ partitions: [TopicPartition]) async {
-        let missing = state.withLock { s in partitions.filter { s.partitions[$0] != nil && s.partitions[$0]!.position == nil } }
+        let epochs = state.withLock { s in
+            Dictionary(uniqueKeysWithValues: partitions.compactMap { tp in
+                s.partitions[tp].flatMap { $0.position == nil ? (tp, $0.positionEpoch) : nil }
+            })
+        }
+        let missing = partitions.filter { epochs[$0] != nil }
         guard !missing.isEmpty else { return }
         var committed: [TopicPartition: Int64?] = [:]
         if config.groupId != nil, state.withLock({ s in missing.contains { s.partitions[$0]?.resetTo == nil } }) {
@@ -406,7 +415,7 @@ public final class KafkaConsumer: Sendable {
         var noPolicy: [TopicPartition] = []
         state.withLock { s in
             for tp in missing {
-                guard var p = s.partitions[tp], p.position == nil else { continue }
+                guard var p = s.partitions[tp], p.position == nil, p.positionEpoch == epochs[tp] else { continue }
                 if p.resetTo == nil, let c = committed[tp] ?? nil {
                     p.position = c
                     p.fetchPosition = c
@@ -428,7 +437,8 @@ public final class KafkaConsumer: Sendable {
         do {
             let offsets = try await listOffsets(toReset)
             state.withLock { s in
-                for (tp, o) in offsets where s.partitions[tp] != nil && s.partitions[tp]!.position == nil {
+                for (tp, o) in offsets where s.partitions[tp] != nil && s.partitions[tp]!.position == nil
+                    && s.partitions[tp]!.positionEpoch == epochs[tp] {
                     s.partitions[tp]!.position = o
                     s.partitions[tp]!.fetchPosition = o
                     s.partitions[tp]!.resetTo = nil
