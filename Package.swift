@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Wire primitives: Kafka's integer, varint, string, bytes, UUID and tagged-field encodings on ByteBuffer.
@@ -52,6 +53,7 @@ let package = Package(
             "KafkaWire", "KafkaProtocol", "KafkaRecords", "KafkaCompression",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
@@ -78,6 +80,7 @@ let package = Package(
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaClientTests", dependencies: [
             "SamsaClient", "SamsaBroker", "KafkaProtocol", "KafkaRecords",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

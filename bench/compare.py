@@ -203,13 +203,22 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
             step: D.Step) -> dict:
     settle([p for p in all_pids if os.path.exists(f"/proc/{p}")])
     load = procstats.loadavg()
+    others = [p for p in all_pids if p != broker.pid and os.path.exists(f"/proc/{p}")]
+    others0 = sum(procstats.cpu_seconds(p) for p in others)
+    busy0, self0 = procstats.machine_busy_ticks(), procstats.self_cpu_seconds()
     cpu0 = broker.cpu_seconds()
     with procstats.RssSampler(broker.pid) as sampler:
         res = step.run()
         cpu1 = broker.cpu_seconds()
+        busy1, self1 = procstats.machine_busy_ticks(), procstats.self_cpu_seconds()
+        others1 = sum(procstats.cpu_seconds(p) for p in others if os.path.exists(f"/proc/{p}"))
         tail = procstats.wait_quiescent([broker.pid], timeout=10)
         cpu2 = broker.cpu_seconds()
     mem = broker.mem_kib()
+    # CPU used on the machine during the client run by anything but this broker, its client, the
+    # other (idle) broker and the harness itself: other people's work disturbing the figures.
+    foreign = (busy1 - busy0) / procstats.CLK_TCK - (cpu1 - cpu0) - res["client_cpu_s"] - (others1 - others0) \
+        - (self1 - self0)
     if not broker.running:
         raise RuntimeError(f"{broker.tag} died during {step.label}; log tail:\n{broker.log_tail()}")
     verification = step.verify(res)
@@ -237,10 +246,11 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
     detail = {"round": rnd, "driver": driver, "workload": workload, "broker": broker.name, "step": step.label,
               "figures": figures, "broker_cpu_s_during_client": cpu1 - cpu0, "broker_cpu_tail_s": cpu2 - cpu1,
               "tail_wait_s": tail, "loadavg_before": load, "verification": verification,
+              "foreign_cpu_s": round(foreign, 3), "foreign_cpu_pct_of_machine": round(100 * foreign / (wall * os.cpu_count()), 1),
               "client": {k: v for k, v in res.items() if k not in ("latency_ms",)}}
     run.steps.append(detail)
     summary = ", ".join(f"{k}={v:,.3g}" for k, v in figures.items() if isinstance(v, (int, float)) and v is not None)
-    log(f"  {broker.name:5} {driver}/{workload}: {summary}")
+    log(f"  {broker.name:5} {driver}/{workload}: {summary}, foreign_cpu_s={foreign:.2f}")
     return figures
 
 
@@ -496,6 +506,16 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
     if disturbed:
         lines += ["**Other processes were using CPU when these rounds started** (figures may be disturbed):", ""]
         lines += [f"- round {n if isinstance(n, str) else n + 1}: " + "; ".join(f"`{p}`" for p in b) for n, b in disturbed]
+        lines += [""]
+    noisy = [st for st in run.steps if st.get("foreign_cpu_pct_of_machine", 0) > 10]
+    if noisy:
+        lines += [f"**{len(noisy)} of {len(run.steps)} measured steps shared the machine with other work** (more than "
+                  f"10 % of its CPU time went to processes outside the benchmark during the step; `foreign_cpu_s` "
+                  f"in the JSON):", ""]
+        lines += [f"- round {st['round'] + 1} {st['broker']} {st['driver']}/{st['workload']}: "
+                  f"{st['foreign_cpu_pct_of_machine']:.0f} % ({st['foreign_cpu_s']:.2f} CPU-s)" for st in noisy[:12]]
+        if len(noisy) > 12:
+            lines.append(f"- … and {len(noisy) - 12} more")
         lines += [""]
     if meta.get("busy_processes_at_start"):
         lines += ["Other processes were using CPU when the run was launched (each round waits up to "

@@ -171,3 +171,25 @@ import Testing
         }
     }
 }
+
+import Logging
+import ServiceLifecycle
+
+@Suite(.serialized) struct ServiceLifecycleTests {
+    @Test func gracefulShutdownFlushesAndClosesTheProducer() async throws {
+        try await withBroker { bootstrap, broker in
+            var config = ProducerConfiguration(client: ClientConfiguration(bootstrapServers: [bootstrap]))
+            config.lingerMs = 60_000  // only a flush sends these
+            let producer = try KafkaProducer(configuration: config)
+            for i in 0..<10 { try await producer.enqueue(ProducerRecord(topic: "svc", partition: 0, value: "s\(i)")) }
+            let group = ServiceGroup(services: [producer], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "svc"))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            #expect(broker.logManager.log(TopicPartition("svc", 0))?.highWatermark == 10)
+            await #expect(throws: KafkaClientError.closed) { try await producer.send(ProducerRecord(topic: "svc", value: "late")) }
+        }
+    }
+}

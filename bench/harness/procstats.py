@@ -120,3 +120,17 @@ def busy_processes(exclude: set[int], min_ticks: int = 5, window: float = 1.0) -
                 cmd = "?"
             busy.append(f"pid {pid} {100.0 * used / CLK_TCK / window:.0f}% cpu: {cmd}")
     return busy
+
+
+def machine_busy_ticks() -> int:
+    """CPU ticks of user, nice and system time on all CPUs since boot (/proc/stat); interrupt and
+    softirq time (loopback networking) is left out, it is not in any process's utime/stime."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user)
+    return fields[0] + fields[1] + fields[2]
+
+
+def self_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
