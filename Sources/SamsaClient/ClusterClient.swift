@@ -234,6 +234,36 @@ final class ClusterClient: Sendable {
         throw lastError!
     }
 
+    /// ListOffsets on each partition's leader: `wanted` maps partitions to a timestamp or to -1
+    /// (latest) / -2 (earliest) / -3 (max timestamp); answers the offsets.
+    func listOffsets(_ wanted: [TopicPartition: Int64], isolationLevel: Int8 = 0) async throws -> [TopicPartition: Int64] {
+        var byLeader: [Int32: [TopicPartition]] = [:]
+        for tp in wanted.keys {
+            if leader(of: tp) == nil { _ = try await topic(tp.topic) }
+            guard let leader = leader(of: tp) else {
+                throw KafkaClientError.broker(code: .leaderNotAvailable, message: nil, broker: nil, topicPartition: tp)
+            }
+            byLeader[leader, default: []].append(tp)
+        }
+        var result: [TopicPartition: Int64] = [:]
+        for (leader, tps) in byLeader {
+            let connection = try await connection(to: leader)
+            let byTopic = Dictionary(grouping: tps, by: \.topic)
+            let request = ListOffsetsRequest(replicaId: -1, isolationLevel: isolationLevel, topics: byTopic.map { topic, ps in
+                .init(name: topic, partitions: ps.map { .init(partitionIndex: $0.partition, timestamp: wanted[$0]!) })
+            })
+            let response = try await connection.send(request, range: 1...10)
+            for t in response.topics {
+                for p in t.partitions {
+                    let tp = TopicPartition(t.name, p.partitionIndex)
+                    try KafkaClientError.check(p.errorCode, broker: leader, tp)
+                    result[tp] = p.offset
+                }
+            }
+        }
+        return result
+    }
+
     func forgetCoordinator(_ key: String, keyType: Int8 = 0) {
         _ = state.withLock { $0.coordinators.removeValue(forKey: "\(keyType)/\(key)") }
     }

@@ -163,31 +163,8 @@ public final class KafkaAdmin: Sendable {
 
     /// Offsets per partition for `spec` (earliest, latest = high watermark, by timestamp).
     public func listOffsets(_ partitions: [TopicPartition], spec: OffsetSpec) async throws -> [TopicPartition: Int64] {
-        let m = try await cluster.refreshMetadata(topics: Array(Set(partitions.map(\.topic))))
-        var byLeader: [Int32: [TopicPartition]] = [:]
-        for tp in partitions {
-            guard let t = m.topics[tp.topic], Int(tp.partition) < t.partitions.count, t.partitions[Int(tp.partition)].leader >= 0 else {
-                throw KafkaClientError.broker(code: .unknownTopicOrPartition, message: nil, broker: nil, topicPartition: tp)
-            }
-            byLeader[t.partitions[Int(tp.partition)].leader, default: []].append(tp)
-        }
-        var result: [TopicPartition: Int64] = [:]
-        for (leader, tps) in byLeader {
-            let c = try await cluster.connection(to: leader)
-            let byTopic = Dictionary(grouping: tps, by: \.topic)
-            let request = ListOffsetsRequest(replicaId: -1, topics: byTopic.map { t, ps in
-                .init(name: t, partitions: ps.map { .init(partitionIndex: $0.partition, timestamp: spec.wire) })
-            })
-            let response = try await c.send(request, range: 1...10)
-            for t in response.topics {
-                for p in t.partitions {
-                    let tp = TopicPartition(t.name, p.partitionIndex)
-                    try KafkaClientError.check(p.errorCode, broker: leader, tp)
-                    result[tp] = p.offset
-                }
-            }
-        }
-        return result
+        _ = try await cluster.refreshMetadata(topics: Array(Set(partitions.map(\.topic))))
+        return try await cluster.listOffsets(Dictionary(uniqueKeysWithValues: partitions.map { ($0, spec.wire) }))
     }
 
     /// All partitions of `topics`.

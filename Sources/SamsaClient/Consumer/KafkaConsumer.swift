@@ -371,31 +371,7 @@ public final class KafkaConsumer: Sendable {
 
     /// ListOffsets on each partition's leader: timestamps (or -1 latest, -2 earliest) → offsets.
     func listOffsets(_ wanted: [TopicPartition: Int64]) async throws -> [TopicPartition: Int64] {
-        var byLeader: [Int32: [TopicPartition]] = [:]
-        for tp in wanted.keys {
-            if cluster.leader(of: tp) == nil { _ = try await cluster.topic(tp.topic) }
-            guard let leader = cluster.leader(of: tp) else {
-                throw KafkaClientError.broker(code: .leaderNotAvailable, message: nil, broker: nil, topicPartition: tp)
-            }
-            byLeader[leader, default: []].append(tp)
-        }
-        var result: [TopicPartition: Int64] = [:]
-        for (leader, tps) in byLeader {
-            let connection = try await cluster.connection(to: leader)
-            let byTopic = Dictionary(grouping: tps, by: \.topic)
-            let request = ListOffsetsRequest(replicaId: -1, isolationLevel: config.isolationLevel.rawValue, topics: byTopic.map { topic, ps in
-                .init(name: topic, partitions: ps.map { .init(partitionIndex: $0.partition, timestamp: wanted[$0]!) })
-            })
-            let response = try await connection.send(request, range: 1...10)
-            for t in response.topics {
-                for p in t.partitions {
-                    let tp = TopicPartition(t.name, p.partitionIndex)
-                    try KafkaClientError.check(p.errorCode, broker: leader, tp)
-                    result[tp] = p.offset
-                }
-            }
-        }
-        return result
+        try await cluster.listOffsets(wanted, isolationLevel: config.isolationLevel.rawValue)
     }
 
     /// Sets positions for partitions that have none: committed offset, else the reset policy.
