@@ -226,6 +226,11 @@ final class ClusterClient: Sendable {
                 return try await self.connection(to: nodeId)
             } catch let e as KafkaClientError where !e.isRetriable {
                 throw e
+            } catch let e as KafkaClientError {
+                // Nothing reachable at all: waiting will not find a coordinator.
+                if case .connectionFailed = e { throw e }
+                lastError = e
+                try await Task.sleep(nanoseconds: UInt64(config.retryBackoffMs) * 1_000_000 * UInt64(min(attempt + 1, 10)))
             } catch {
                 lastError = error
                 try await Task.sleep(nanoseconds: UInt64(config.retryBackoffMs) * 1_000_000 * UInt64(min(attempt + 1, 10)))

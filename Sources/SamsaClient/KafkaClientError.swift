@@ -32,7 +32,7 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case let .broker(code, message, broker, tp):
             var s = "\(code.name) (\(code.rawValue))"
             if let tp { s += " on \(tp)" }
-            if let broker { s += " from broker \(broker)" }
+            if let broker, broker >= 0 { s += " from broker \(broker)" }
             if let message, !message.isEmpty { s += ": \(message)" } else if !code.message.isEmpty { s += ": \(code.message)" }
             s += code.isRetriable ? " (retriable)" : ""
             return s

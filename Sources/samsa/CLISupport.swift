@@ -46,12 +46,43 @@ extension String {
 }
 
 func parseKeyValues(_ items: [String], what: String) throws -> [String: String] {
-    var result: [String: String] = [:]
-    for item in items {
+    Dictionary(try parsePairs(items, what: what), uniquingKeysWith: { _, last in last })
+}
+
+/// key=value items in the order given, repeats kept (record headers).
+func parsePairs(_ items: [String], what: String) throws -> [(String, String)] {
+    try items.map { item in
         guard let eq = item.firstIndex(of: "=") else { throw ValidationError("\(what) expects key=value, got '\(item)'") }
-        result[String(item[..<eq])] = String(item[item.index(after: eq)...])
+        return (String(item[..<eq]), String(item[item.index(after: eq)...]))
     }
-    return result
+}
+
+/// Reads standard input as raw bytes, one line at a time (without the newline), so that any
+/// bytes, not only UTF-8, pass through unchanged.
+struct StdinLines {
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var eof = false
+
+    mutating func next() -> [UInt8]? {
+        while true {
+            if let nl = buffer[start...].firstIndex(of: 10) {
+                let line = Array(buffer[start..<nl])
+                start = nl + 1
+                return line
+            }
+            if eof {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                return line
+            }
+            if start > 0 { buffer.removeFirst(start); start = 0 }
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n <= 0 { eof = true } else { buffer += chunk[0..<n] }
+        }
+    }
 }
 
 func parseCompression(_ name: String) throws -> CompressionCodec {

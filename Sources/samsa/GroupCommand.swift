@@ -107,7 +107,7 @@ struct GroupCommand: AsyncParsableCommand {
         @Flag(name: .long) var toLatest = false
         @Option(name: .long) var toOffset: Int64?
         @Option(name: .long, help: "ISO-8601 date-time or epoch milliseconds.") var toDatetime: String?
-        @Option(name: .long) var shiftBy: Int64?
+        @Option(name: .long, parsing: .unconditional, help: "Move by this many offsets (negative: back).") var shiftBy: Int64?
         @Flag(name: .long, help: "Show the new offsets without changing anything.") var dryRun = false
 
         func validate() throws {

@@ -200,7 +200,6 @@ struct PerfCommand: AsyncParsableCommand {
                 await consumer.close()
                 let rps = Double(count) / elapsed
                 print("\(count) records consumed, \(fmt(rps, 1)) records/sec (\(fmt(Double(bytes) / elapsed / 1_048_576)) MB/sec)")
-                if json { print(jsonString(Summary(records: count, records_per_sec: rps, mb_per_sec: Double(bytes) / elapsed / 1_048_576))) }
                 if count < numRecords {
                     printError("samsa perf consume: only \(count) of \(numRecords) records arrived within \(timeoutMs) ms")
                     throw ExitCode(1)
@@ -213,6 +212,7 @@ struct PerfCommand: AsyncParsableCommand {
                     }
                     print("verified: every record arrived exactly once, intact")
                 }
+                if json { print(jsonString(Summary(records: count, records_per_sec: rps, mb_per_sec: Double(bytes) / elapsed / 1_048_576))) }
             }
         }
     }

@@ -34,15 +34,17 @@ struct ProduceCommand: AsyncParsableCommand {
             config.acks = try parseAcks(acks)
             config.enableIdempotence = config.acks == .all
             config.compression = try parseCompression(compression)
-            let headers = try parseKeyValues(header, what: "--header").sorted { $0.key < $1.key }.map { RecordHeader(key: $0.key, value: ByteBuffer(string: $0.value)) }
+            let headers = try parsePairs(header, what: "--header").map { RecordHeader(key: $0.0, value: ByteBuffer(string: $0.1)) }
+            let separator = keySeparator.map { Array($0.utf8) }
             let producer = try KafkaProducer(configuration: config)
             let failures = Mutex<(count: Int, first: KafkaClientError?)>((0, nil))
             var sent = 0
-            while let line = readLine() {
-                var key: ByteBuffer?, value = ByteBuffer(string: line)
-                if let sep = keySeparator, let range = line.firstRange(of: sep) {
-                    key = ByteBuffer(string: String(line[..<range.lowerBound]))
-                    value = ByteBuffer(string: String(line[range.upperBound...]))
+            var lines = StdinLines()
+            while let line = lines.next() {
+                var key: ByteBuffer?, value = ByteBuffer(bytes: line)
+                if let sep = separator, !sep.isEmpty, let at = line.firstRange(of: sep) {
+                    key = ByteBuffer(bytes: line[..<at.lowerBound])
+                    value = ByteBuffer(bytes: line[at.upperBound...])
                 }
                 try await producer.enqueue(ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: headers)) { result in
                     if case let .failure(e) = result { failures.withLock { f in f.count += 1; if f.first == nil { f.first = e } } }
@@ -87,6 +89,8 @@ struct ConsumeCommand: AsyncParsableCommand {
         try await runClient("consume") {
             var config = ConsumerConfiguration(client: connection.client, groupId: group)
             config.autoOffsetReset = fromBeginning ? .earliest : .latest
+            // Commit exactly what was printed (not everything polled), like a careful console consumer.
+            config.enableAutoCommit = false
             let consumer = try KafkaConsumer(configuration: config)
             let admin = KafkaAdmin(configuration: connection.client)
             defer { Task { await admin.close() } }
@@ -113,13 +117,30 @@ struct ConsumeCommand: AsyncParsableCommand {
             let formatter = RecordFormatter(format)
             var printed = 0
             var lastRecord = monotonicNanoseconds()
+            var lastCommit = lastRecord
             var out: [UInt8] = []
+            // The next offset to show per partition: after the last printed record, or the first
+            // polled record that was not printed (so a later consumer of the group starts there).
+            var toCommit: [TopicPartition: Int64] = [:]
+            var held = Set<TopicPartition>()
+            func commitPrinted(final: Bool) async throws {
+                guard group != nil else { return }
+                if final {
+                    for tp in consumer.assignment where toCommit[tp] == nil { toCommit[tp] = consumer.position(tp) }
+                }
+                guard !toCommit.isEmpty else { return }
+                try await consumer.commit(toCommit)
+            }
             loop: while !stop.isSet {
                 let records = try await consumer.poll(timeoutMs: 200)
                 for r in records {
+                    if let count, printed >= count {
+                        if held.insert(r.topicPartition).inserted { toCommit[r.topicPartition] = r.offset }
+                        continue
+                    }
                     formatter.append(r, to: &out)
+                    toCommit[r.topicPartition] = r.offset + 1
                     printed += 1
-                    if let count, printed >= count { break }
                 }
                 if !out.isEmpty {
                     out.withUnsafeBytes { _ = write(1, $0.baseAddress, $0.count) }
@@ -131,7 +152,12 @@ struct ConsumeCommand: AsyncParsableCommand {
                 } else {
                     lastRecord = monotonicNanoseconds()
                 }
+                if lastRecord - lastCommit > 5_000_000_000 {
+                    try await commitPrinted(final: false)
+                    lastCommit = lastRecord
+                }
             }
+            try await commitPrinted(final: true)
             await consumer.close()
         }
     }

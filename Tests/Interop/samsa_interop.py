@@ -301,3 +301,49 @@ def group_lag(bootstrap: str, group: str) -> dict[tuple[str, int], dict[str, int
         c = committed[(tp.topic, tp.partition)]
         out[(tp.topic, tp.partition)] = {"committed": c, "log_end": end, "lag": end - c}
     return out
+
+
+# ---- the samsa CLI --------------------------------------------------------------------------------
+
+
+def samsa_cli(bootstrap: str | None, *args: str, input_bytes: bytes | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs `samsa ARGS... --bootstrap-server BOOTSTRAP` (the CLI client commands) and returns the
+    completed process, stdout and stderr as bytes. bootstrap=None leaves the option out."""
+    cmd = [SAMSA_BIN, *args]
+    if bootstrap is not None:
+        cmd += ["--bootstrap-server", bootstrap]
+    return run(cmd, timeout=timeout, input_bytes=input_bytes)
+
+
+def parse_table(text: str) -> list[dict[str, str]]:
+    """The rows of a table as the samsa CLI prints them: a line of upper-case column names, then
+    one line per row, every column but the last padded to a common width. Cells are cut at the
+    header's column starts, so empty cells (an empty RACK) come back as ""."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    assert lines, f"no table in {text!r}"
+    header = lines[0]
+    starts = [m.start() for m in re.finditer(r"\S+", header)]
+    names = header.split()
+    rows = []
+    for ln in lines[1:]:
+        cells = [ln[a:b].strip() for a, b in zip(starts, starts[1:] + [len(ln) + 1])]
+        rows.append(dict(zip(names, cells)))
+    return rows
+
+
+# ---- the Java client's default partitioner ------------------------------------------------------
+
+
+def java_murmur2(data: bytes) -> int:
+    """org.apache.kafka.common.utils.Utils.murmur2 as the signed 32-bit int Java returns, from
+    kafka-python's pure-Python port (which returns it unsigned)."""
+    from kafka.partitioner.default import murmur2
+    h = murmur2(data) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= (1 << 31) else h
+
+
+def java_partition(key: bytes, partitions: int) -> int:
+    """The partition the Java producer's default partitioner picks for a non-null key:
+    toPositive(murmur2(key)) % numPartitions."""
+    return (java_murmur2(key) & 0x7FFFFFFF) % partitions

@@ -615,6 +615,11 @@ public final class KafkaConsumer: Sendable {
                 if case let .broker(code, _, _, _) = error as? KafkaClientError, code == .notCoordinator || code == .coordinatorNotAvailable {
                     cluster.forgetCoordinator(groupId)
                 }
+                // Not one broker could ever be reached: tell the application (poll throws) instead of
+                // retrying silently; it may keep polling to keep trying.
+                if case .connectionFailed? = error as? KafkaClientError, cluster.metadata.brokers.isEmpty {
+                    fail(error as! KafkaClientError)
+                }
                 try? await Task.sleep(nanoseconds: UInt64(config.client.retryBackoffMs) * 1_000_000)
                 continue
             }
