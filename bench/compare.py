@@ -69,13 +69,16 @@ def parse_args(argv=None):
     ap.add_argument("--wait-idle", type=float, default=300,
                     help="before each round, wait up to this many seconds for other processes to stop using CPU "
                          "(what was busy is written to the results)")
+    ap.add_argument("--extra-rounds", type=int, default=2,
+                    help="a round in which other processes took over 10%% of the machine's CPU during a step is "
+                         "discarded and run again, at most this many times")
     ap.add_argument("--work-dir", default=None, help="scratch dir for broker data and data sets (default: a new temp dir)")
     ap.add_argument("--keep-work-dir", action="store_true")
     ap.add_argument("--results-dir", default=str(BENCH / "results"))
     ap.add_argument("--label", default="", help="suffix for the results file names")
     a = ap.parse_args(argv)
     if a.quick:  # smaller defaults; options given explicitly still win
-        quick = {"rounds": 2, "small_count": 20_000, "large_count": 5_000, "e2e_rate": 1000, "e2e_seconds": 3,
+        quick = {"rounds": 2, "extra_rounds": 0, "small_count": 20_000, "large_count": 5_000, "e2e_rate": 1000, "e2e_seconds": 3,
                  "e2e_warmup": 1, "startup_topics": 2, "startup_partitions": 20, "startup_records": 2}
         given = {tok[2:].split("=")[0].replace("-", "_") for tok in (argv if argv is not None else sys.argv[1:])
                  if tok.startswith("--")}
@@ -162,11 +165,35 @@ class Run:
         self.steps: list[dict] = []
         self.rounds: list[dict] = []
         self.failures: list[dict] = []
+        self.discarded: list[dict] = []  # rounds left out of the figures (disturbed by other work)
+        self.pending: dict | None = None
 
     def add(self, driver: str, workload: str, broker: str, figures: dict):
-        d = self.samples.setdefault(driver, {}).setdefault(workload, {}).setdefault(broker, {})
+        target = self.pending if self.pending is not None else self.samples
+        d = target.setdefault(driver, {}).setdefault(workload, {}).setdefault(broker, {})
         for k, v in figures.items():
             d.setdefault(k, []).append(v)
+
+    def begin_round(self):
+        self.pending = {}
+
+    def end_round(self, keep: bool, rnd: int, reason: str = ""):
+        pending, self.pending = self.pending or {}, None
+        if not keep:
+            self.discarded.append({"round": rnd, "reason": reason, "samples": pending})
+            return
+        for driver, wl in pending.items():
+            for workload, per in wl.items():
+                for broker, figs in per.items():
+                    for k, vals in figs.items():
+                        d = self.samples.setdefault(driver, {}).setdefault(workload, {}).setdefault(broker, {})
+                        d.setdefault(k, []).extend(vals)
+
+
+def noisy_step(st: dict) -> bool:
+    """More than 10 % of the machine's CPU time (and at least 0.25 CPU-s) went to processes
+    outside the benchmark while the step's client ran."""
+    return st.get("foreign_cpu_pct_of_machine", 0) > 10 and st.get("foreign_cpu_s", 0) >= 0.25
 
 
 def settle(pids: list[int]) -> float:
@@ -492,9 +519,14 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
         for f in run.failures:
             first = f["error"].strip().splitlines()
             crash = next((l.strip() for l in first if "runtime failure" in l or "Fatal error" in l), "")
-            where = next((l.strip() for l in first if " crashed:" in l), "")
-            lines.append(f"- round {f['round'] + 1}, {f['broker']}, {f['driver']}/{f['workload']}: "
-                         f"`{first[0][:300] if first else '?'}`" + (f" — `{crash}`" if crash else ""))
+            after = first[next((i for i, l in enumerate(first) if l.rstrip().endswith("crashed:")), len(first)):]
+            frame = next((l.strip() for l in after if ".swift:" in l and "<compiler-generated>" not in l), "")
+            frame = frame.split(" in ", 1)[-1] if frame else ""
+            dropped = any(d["round"] == f["round"] for d in run.discarded)
+            lines.append(f"- round {f['round'] + 1}{' (a discarded round)' if dropped else ''}, {f['broker']}, "
+                         f"{f['driver']}/{f['workload']}: "
+                         f"`{first[0][:300] if first else '?'}`" + (f" — `{crash}`" if crash else "")
+                         + (f" in `{frame[:200]}`" if frame else ""))
         lines += [""]
     if a.quick:
         lines += ["**--quick smoke run: small counts, not a measurement.**", ""]
@@ -507,11 +539,15 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
         lines += ["**Other processes were using CPU when these rounds started** (figures may be disturbed):", ""]
         lines += [f"- round {n if isinstance(n, str) else n + 1}: " + "; ".join(f"`{p}`" for p in b) for n, b in disturbed]
         lines += [""]
-    noisy = [st for st in run.steps if st.get("foreign_cpu_pct_of_machine", 0) > 10]
+    if run.discarded:
+        lines += [f"{len(run.discarded)} round(s) were discarded and run again because other work shared the "
+                  f"machine (their samples are in the JSON under `discarded_rounds`, not in the tables):", ""]
+        lines += [f"- round {d['round'] + 1}: {d['reason']}" for d in run.discarded] + [""]
+    noisy = [st for st in run.steps if st.get("round_kept", True) and noisy_step(st)]
     if noisy:
-        lines += [f"**{len(noisy)} of {len(run.steps)} measured steps shared the machine with other work** (more than "
-                  f"10 % of its CPU time went to processes outside the benchmark during the step; `foreign_cpu_s` "
-                  f"in the JSON):", ""]
+        lines += [f"**{len(noisy)} of the measured steps in the tables shared the machine with other work** (more than "
+                  f"10 % of its CPU time, and at least 0.25 CPU-s, went to processes outside the benchmark during the "
+                  f"step; `foreign_cpu_s` in the JSON):", ""]
         lines += [f"- round {st['round'] + 1} {st['broker']} {st['driver']}/{st['workload']}: "
                   f"{st['foreign_cpu_pct_of_machine']:.0f} % ({st['foreign_cpu_s']:.2f} CPU-s)" for st in noisy[:12]]
         if len(noisy) > 12:
@@ -523,7 +559,7 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
         lines += [f"- `{p}`" for p in meta["busy_processes_at_start"]] + [""]
     lines += [
         f"Command: `{meta['command']}`  ",
-        f"Rounds: {a.rounds}, interleaved (round order alternates Samsa-first / tansu-first; within a round each "
+        f"Rounds: {a.rounds} kept{f' (+{len(run.discarded)} discarded)' if run.discarded else ''}, interleaved (round order alternates Samsa-first / tansu-first; within a round each "
         f"workload runs on one broker then the other). Each figure: median (min–max) over the rounds. "
         f"Samsa/tansu is the ratio of medians; `better` says which direction is good.",
         "",
@@ -592,7 +628,7 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
         f"- Topics: created with the admin API, {a.partitions} partition(s), replication factor 1; "
         f"fresh brokers every round (Samsa: empty data dir; tansu: new process)",
         "- Throughput = payload records (or payload bytes, MB = 10^6 B) / client wall time (process spawn to exit, "
-        "so connection set-up and, for consume, end-of-partition detection are included). CPU-s/GB = CPU "
+        "so process start, connection and metadata are included; kcat consume stops at the N-th record). CPU-s/GB = CPU "
         "seconds (utime+stime from /proc/PID/stat) per 10^9 payload bytes; broker CPU is counted from the "
         "client's start until the broker is idle again (background flushing included), client CPU is the "
         "client processes' rusage.",
@@ -661,14 +697,32 @@ def main(argv=None) -> int:
             datasets["large"] = payload.make_dataset(work / "datasets", "large", a.large_count, a.large_size)
             meta["datasets"] = {k: {"count": d.count, "size": d.size, "sha256": d.sha256} for k, d in datasets.items()}
         if any(w in a.workloads for w in ("throughput", "e2e")):
-            for rnd in range(a.rounds):
-                log(f"round {rnd + 1}/{a.rounds}")
+            kept, rnd, budget = 0, 0, a.rounds + a.extra_rounds
+            while kept < a.rounds and rnd < budget:
+                log(f"round {rnd + 1} ({kept}/{a.rounds} kept so far, at most {budget} rounds)")
+                run.begin_round()
                 throughput_and_latency_round(a, run, rnd, work, datasets, drivers)
+                noisy = [st for st in run.steps if st["round"] == rnd and noisy_step(st)]
+                if noisy and budget - rnd - 1 >= a.rounds - kept:
+                    reason = (f"{len(noisy)} step(s) disturbed by other work: "
+                              + "; ".join(f"{st['broker']} {st['driver']}/{st['workload']} "
+                                          f"{st['foreign_cpu_pct_of_machine']:.0f} %" for st in noisy[:6]))
+                    run.end_round(False, rnd, reason)
+                    log(f"round {rnd + 1} discarded ({reason}); another round follows")
+                else:
+                    run.end_round(True, rnd)
+                    kept += 1
+                for st in run.steps:
+                    if st["round"] == rnd:
+                        st["round_kept"] = not any(d["round"] == rnd for d in run.discarded)
+                rnd += 1
         if "startup" in a.workloads:
             startup_phase(a, run, work)
     except BaseException as e:  # noqa: BLE001 - a partial results file is still written
         error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         log(f"FAILED: {error}")
+        if run.pending is not None:
+            run.end_round(True, -1)
     finally:
         D.kill_active()
 
@@ -679,7 +733,7 @@ def main(argv=None) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     stem = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if a.quick else "") + (f"-{a.label}" if a.label else "")
     doc = {"meta": meta, "drivers": status, "summary": summary, "samples": run.samples, "steps": run.steps,
-           "rounds": run.rounds, "failures": run.failures, "error": error}
+           "rounds": run.rounds, "failures": run.failures, "discarded_rounds": run.discarded, "error": error}
     (results_dir / f"{stem}.json").write_text(report.dumps(doc) + "\n")
     (results_dir / f"{stem}.md").write_text(markdown(a, meta, summary, status, run, error))
     log(f"results: {results_dir / (stem + '.md')} and .json")
