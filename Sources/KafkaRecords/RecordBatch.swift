@@ -422,15 +422,42 @@ public struct RecordBatchBuilder: Sendable {
     public var sizeInBytes: Int { buffer.writerIndex - start }
 
     /// Appends a record; the first record's timestamp becomes the batch's base timestamp.
+    /// Writes the fields straight into the batch buffer (no intermediate `Record`).
     public mutating func append(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64) {
         if header.recordCount == 0 {
             header.baseTimestamp = timestamp
             header.maxTimestamp = timestamp
         }
         header.maxTimestamp = max(header.maxTimestamp, timestamp)
-        let record = Record(timestampDelta: timestamp - header.baseTimestamp, offsetDelta: header.recordCount,
-                            key: key, value: value, headers: headers)
-        record.write(to: &buffer)
+        let timestampDelta = timestamp - header.baseTimestamp, offsetDelta = header.recordCount
+        @inline(__always) func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+        @inline(__always) func bytesSize(_ b: ByteBuffer?) -> Int {
+            guard let b else { return 1 }
+            return ByteBuffer.unsignedVarintSize(zigzag(Int64(b.readableBytes))) + b.readableBytes
+        }
+        var size = 1 + ByteBuffer.unsignedVarintSize(zigzag(timestampDelta)) + ByteBuffer.unsignedVarintSize(zigzag(Int64(offsetDelta)))
+            + bytesSize(key) + bytesSize(value) + ByteBuffer.unsignedVarintSize(zigzag(Int64(headers.count)))
+        for h in headers {
+            let k = h.key.utf8.count
+            size += ByteBuffer.unsignedVarintSize(zigzag(Int64(k))) + k + bytesSize(h.value)
+        }
+        buffer.writeVarint(Int32(size))
+        buffer.writeInteger(Int8(0))
+        buffer.writeVarlong(timestampDelta)
+        buffer.writeVarint(offsetDelta)
+        @inline(__always) func writeBytes(_ b: ByteBuffer?) {
+            guard let b else { buffer.writeVarint(-1); return }
+            buffer.writeVarint(Int32(b.readableBytes))
+            buffer.writeImmutableBuffer(b)
+        }
+        writeBytes(key)
+        writeBytes(value)
+        buffer.writeVarint(Int32(headers.count))
+        for h in headers {
+            buffer.writeVarint(Int32(h.key.utf8.count))
+            buffer.writeString(h.key)
+            writeBytes(h.value)
+        }
         header.lastOffsetDelta = header.recordCount
         header.recordCount += 1
     }

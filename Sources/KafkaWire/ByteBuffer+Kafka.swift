@@ -89,14 +89,32 @@ extension ByteBuffer {
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 
+    /// Writes an unsigned LEB128 varint with one capacity check (at most 10 bytes).
     @inlinable
     public mutating func writeUnsignedVarlong(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
+        if value < 0x80 {
+            writeInteger(UInt8(value))
+            return
         }
-        writeInteger(UInt8(v))
+        writeWithUnsafeMutableBytes(minimumWritableBytes: 10) { p in
+            var v = value
+            var i = 0
+            while v >= 0x80 {
+                p[i] = UInt8(truncatingIfNeeded: v) | 0x80
+                v >>= 7
+                i += 1
+            }
+            p[i] = UInt8(v)
+            return i + 1
+        }
+    }
+
+    /// The encoded size of an unsigned varint.
+    @inlinable
+    public static func unsignedVarintSize(_ value: UInt64) -> Int {
+        var v = value, n = 1
+        while v >= 0x80 { v >>= 7; n += 1 }
+        return n
     }
 
     @inlinable

@@ -49,17 +49,40 @@ struct PerfCommand: AsyncParsableCommand {
     /// Payload of record `seq`: a 12-digit sequence number then deterministic filler.
     static func payload(_ seq: Int, size: Int) -> ByteBuffer {
         var b = ByteBuffer()
-        b.reserveCapacity(max(size, 12))
-        var digits = String(seq)
-        digits = String(repeating: "0", count: max(0, 12 - digits.count)) + digits
-        b.writeString(String(digits.prefix(size)))
-        if size > 12 {
-            b.writeWithUnsafeMutableBytes(minimumWritableBytes: size - 12) { p in
-                for i in 0..<(size - 12) { p[i] = UInt8(truncatingIfNeeded: 97 + (seq &+ i) % 26) }
-                return size - 12
-            }
-        }
+        fillPayload(&b, seq: seq, size: size)
         return b
+    }
+
+    /// The alphabet repeated, for payload filler.
+    static let filler: [UInt8] = (0..<(26 * 160)).map { UInt8(97 + $0 % 26) }
+
+    /// Writes the payload of `seq` into `b`, reusing its storage (no allocation once it is big enough).
+    static func fillPayload(_ b: inout ByteBuffer, seq: Int, size: Int) {
+        b.clear()
+        guard size > 0 else { return }
+        b.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { p in
+            var n = seq
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48)
+            withUnsafeMutableBytes(of: &digits) { d in
+                var i = 11
+                while n > 0, i >= 0 { d[i] = UInt8(48 + n % 10); n /= 10; i -= 1 }
+                for j in 0..<min(12, size) { p[j] = d[j] }
+            }
+            if size > 12 {
+                // Filler byte i is 'a' + (seq + i) % 26: a copy out of a repeated alphabet.
+                let start = seq % 26
+                filler.withUnsafeBytes { f in
+                    var written = 0
+                    while written < size - 12 {
+                        let from = (start + written) % 26
+                        let n = min(size - 12 - written, f.count - from)
+                        (p.baseAddress! + 12 + written).copyMemory(from: f.baseAddress! + from, byteCount: n)
+                        written += n
+                    }
+                }
+            }
+            return size
+        }
     }
 
     struct Produce: AsyncParsableCommand {
@@ -70,7 +93,7 @@ struct PerfCommand: AsyncParsableCommand {
         @Option(name: .long) var topic: String
         @Option(name: .long) var numRecords: Int
         @Option(name: .long) var recordSize: Int = 100
-        @Option(name: .long, help: "Records per second; -1: as fast as possible.") var throughput: Int = -1
+        @Option(name: .long, parsing: .unconditional, help: "Records per second; -1: as fast as possible.") var throughput: Int = -1
         @Option(name: .long, help: "0, 1 or all.") var acks: String = "all"
         @Option(name: .long) var compression: String = "none"
         @Option(name: .long) var lingerMs: Int64 = 5
@@ -107,8 +130,11 @@ struct PerfCommand: AsyncParsableCommand {
                 let start = monotonicNanoseconds()
                 var lastReport = start
                 var lastReportedCount = 0
+                var value = ByteBuffer()
                 for i in 0..<numRecords {
-                    try await producer.enqueue(ProducerRecord(topic: topic, value: PerfCommand.payload(i, size: size)))
+                    // The producer copies the value into its batch, so one buffer serves every record.
+                    PerfCommand.fillPayload(&value, seq: i, size: size)
+                    try await producer.enqueue(ProducerRecord(topic: topic, value: value))
                     if throughput > 0, i % 64 == 0 {
                         let due = start + UInt64(Double(i) / Double(throughput) * 1e9)
                         let now = monotonicNanoseconds()

@@ -132,8 +132,29 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// What the per-record path needs of a topic, found with one lookup (or none, for the same
+    /// topic as the previous record). Mutated only under the producer's lock.
+    final class TopicState: @unchecked Sendable {
+        let name: String
+        var count: Int32
+        var sticky: Int32 = -1
+        /// The batch being filled, per partition.
+        var open: [Batch?]
+
+        init(name: String, count: Int32) {
+            self.name = name
+            self.count = count
+            self.open = Array(repeating: nil, count: Int(count))
+        }
+
+        func resize(_ newCount: Int32) {
+            guard newCount > count else { return }
+            open += Array(repeating: nil, count: Int(newCount - count))
+            count = newCount
+        }
+    }
+
     struct PartitionQueue {
-        var open: Batch?
         var ready = Deque<Batch>()
         var inFlight = 0
         var nextSequence: Int32 = 0
@@ -142,8 +163,8 @@ public final class KafkaProducer: Sendable {
     }
 
     struct State: @unchecked Sendable {
+        /// Batches waiting to be sent and in-flight accounting, per partition.
         var partitions: [TopicPartition: PartitionQueue] = [:]
-        var sticky: [String: Int32] = [:]
         var inFlightPerNode: [Int32: Int] = [:]
         var connections: [Int32: BrokerConnection] = [:]
         var connecting: Set<Int32> = []
@@ -154,7 +175,67 @@ public final class KafkaProducer: Sendable {
         var producerId: Int64 = -1
         var producerEpoch: Int16 = -1
         var nextBatchId: UInt64 = 0
+        /// The topics written to, with their partition counts (from metadata) and open batches.
+        var topics: [String: TopicState] = [:]
+        var lastTopic: TopicState?
         var closed = false
+
+        mutating func topic(_ name: String) -> TopicState? {
+            if let last = lastTopic, last.name == name { return last }
+            guard let t = topics[name] else { return nil }
+            lastTopic = t
+            return t
+        }
+
+        /// Moves a full or lingering batch to its partition's send queue.
+        mutating func close(_ batch: Batch, in topic: TopicState) {
+            topic.open[Int(batch.tp.partition)] = nil
+            partitions[batch.tp, default: PartitionQueue()].ready.append(batch)
+        }
+
+        /// Appends to the partition's open batch. Returns whether a batch was closed (ready to
+        /// send) and the id of a batch opened by this record.
+        mutating func append(_ record: ProducerRecord, topic: TopicState, partition: Int32, estimated: Int, callback: DeliveryCallback?,
+                             config: ProducerConfiguration) -> (closed: Bool, opened: UInt64?) {
+            let p = Int(partition)
+            var closed = false
+            var opened: UInt64?
+            if let open = topic.open[p], open.recordCount > 0, open.size + estimated > config.batchSize {
+                close(open, in: topic)
+                closed = true
+            }
+            let batch: Batch
+            if let open = topic.open[p] {
+                batch = open
+            } else {
+                batch = Batch(tp: TopicPartition(topic.name, partition), builder: RecordBatchBuilder(producerId: producerId, producerEpoch: producerEpoch),
+                              id: nextBatchId, now: monotonicNanos())
+                nextBatchId += 1
+                topic.open[p] = batch
+                opened = batch.id
+            }
+            batch.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? currentMillis())
+            batch.recordCount += 1
+            batch.size += estimated
+            if let callback {
+                if !batch.hasCallbacks {
+                    batch.callbacks = Array(repeating: nil, count: batch.recordCount - 1)
+                    batch.hasCallbacks = true
+                }
+                batch.callbacks.append(callback)
+            } else if batch.hasCallbacks {
+                batch.callbacks.append(nil)
+            }
+            if config.trackLatency { batch.enqueueNanos.append(monotonicNanos()) }
+            if batch.size >= config.batchSize {
+                close(batch, in: topic)
+                closed = true
+                if opened == batch.id { opened = nil }
+            }
+            unfinishedRecords += 1
+            bufferedBytes += estimated
+            return (closed, opened)
+        }
     }
 
     public init(configuration: ProducerConfiguration) throws {
@@ -167,41 +248,46 @@ public final class KafkaProducer: Sendable {
     /// Sends a record and waits for its acknowledgement.
     @discardableResult
     public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
-        let count = try await prepare(record)
-        await waitForSpace()
-        return try await withCheckedThrowingContinuation { continuation in
+        try await withCheckedThrowingContinuation { continuation in
+            let callback: DeliveryCallback = { continuation.resume(with: $0.mapError { $0 as any Error }) }
             do {
-                try append(record, partitionCount: count) { continuation.resume(with: $0.mapError { $0 as any Error }) }
+                if try appendIfReady(record, callback: callback) { return }
             } catch {
                 continuation.resume(throwing: error)
+                return
+            }
+            Task {
+                do { try await self.enqueueSlowly(record, callback: callback) } catch { continuation.resume(throwing: error) }
             }
         }
     }
 
     /// Queues a record for sending; `callback` gets its delivery result. Suspends only while the
-    /// buffer is full (`bufferMemory`) or the topic's metadata is first fetched.
+    /// buffer is full (`bufferMemory`) or the topic's metadata is first fetched; otherwise this is
+    /// one lock and a copy of the record into its partition's batch.
     public func enqueue(_ record: ProducerRecord, callback: DeliveryCallback? = nil) async throws {
-        let count = try await prepare(record)
-        await waitForSpace()
-        try append(record, partitionCount: count, callback: callback)
+        if try appendIfReady(record, callback: callback) { return }
+        try await enqueueSlowly(record, callback: callback)
     }
 
-    /// The topic's partition count (fetching metadata and the producer id the first time).
-    private func prepare(_ record: ProducerRecord) async throws -> Int32 {
+    private func enqueueSlowly(_ record: ProducerRecord, callback: DeliveryCallback?) async throws {
+        while true {
+            try await prepare(record)
+            await waitForSpace()
+            if try appendIfReady(record, callback: callback) { return }
+        }
+    }
+
+    /// Makes sure the producer id and the topic's partition count are known.
+    private func prepare(_ record: ProducerRecord) async throws {
         if state.withLock({ $0.closed }) { throw KafkaClientError.closed }
         if config.enableIdempotence, state.withLock({ $0.producerId < 0 }) { try await initProducerId() }
-        let topic: ClusterMetadata.Topic
-        if let cached = cluster.cachedTopic(record.topic), !cached.partitions.isEmpty {
-            topic = cached
-        } else {
-            topic = try await cluster.topic(record.topic, allowAutoCreate: true)
+        if state.withLock({ $0.topics[record.topic] }) == nil {
+            let topic = try await cluster.topic(record.topic, allowAutoCreate: true)
+            state.withLock { s in
+                if s.topics[record.topic] == nil { s.topics[record.topic] = TopicState(name: record.topic, count: Int32(topic.partitions.count)) }
+            }
         }
-        let count = Int32(topic.partitions.count)
-        if let p = record.partition, p < 0 || p >= count {
-            throw KafkaClientError.broker(code: .unknownTopicOrPartition, message: "partition \(p) does not exist (topic has \(count))",
-                                          broker: nil, topicPartition: TopicPartition(record.topic, p))
-        }
-        return count
     }
 
     private func waitForSpace() async {
@@ -216,73 +302,44 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// Adds the record to its partition's open batch (no suspension).
-    private func append(_ record: ProducerRecord, partitionCount count: Int32, callback: DeliveryCallback? = nil) throws {
-        let now = monotonicNanos()
-        let timestamp = record.timestamp ?? currentMillis()
+    /// Adds the record to its partition's open batch if everything it needs is known and the buffer
+    /// has room (false: take the slow path). One lock; the batch is mutated in place.
+    private func appendIfReady(_ record: ProducerRecord, callback: DeliveryCallback?) throws -> Bool {
         var estimated = 24 + (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
         for h in record.headers { estimated += h.key.utf8.count + (h.value?.readableBytes ?? 0) + 4 }
         var lingerBatch: (TopicPartition, UInt64)?
-        let full = try state.withLock { s -> Bool in
+        let outcome = try state.withLock { s -> Bool? in
             guard !s.closed else { throw KafkaClientError.closed }
+            guard !config.enableIdempotence || s.producerId >= 0, s.bufferedBytes <= config.bufferMemory,
+                  let topic = s.topic(record.topic) else { return nil }
+            let count = topic.count
             let partition: Int32
             if let p = record.partition {
+                guard p >= 0, p < count else {
+                    throw KafkaClientError.broker(code: .unknownTopicOrPartition, message: "partition \(p) does not exist (topic has \(count))",
+                                                  broker: nil, topicPartition: TopicPartition(record.topic, p))
+                }
                 partition = p
             } else if let key = record.key {
                 partition = Murmur2.partition(for: key, partitionCount: count)
-            } else if let p = s.sticky[record.topic], p < count {
-                partition = p
+            } else if topic.sticky >= 0, topic.sticky < count {
+                partition = topic.sticky
             } else {
                 partition = Int32.random(in: 0..<count)
-                s.sticky[record.topic] = partition
+                topic.sticky = partition
             }
-            let tp = TopicPartition(record.topic, partition)
-            var queue = s.partitions[tp] ?? PartitionQueue()
-            var closedOne = false
-            if let open = queue.open, open.recordCount > 0, open.size + estimated > config.batchSize {
-                queue.ready.append(open)
-                queue.open = nil
-                closedOne = true
-                if record.partition == nil && record.key == nil { s.sticky[record.topic] = Self.nextSticky(partition, count) }
-            }
-            if queue.open == nil {
-                let builder = RecordBatchBuilder(producerId: s.producerId, producerEpoch: s.producerEpoch)
-                let batch = Batch(tp: tp, builder: builder, id: s.nextBatchId, now: now)
-                s.nextBatchId += 1
-                queue.open = batch
-                lingerBatch = (tp, batch.id)
-            }
-            let batch = queue.open!
-            batch.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
-            batch.recordCount += 1
-            batch.size += estimated
-            if let callback {
-                if !batch.hasCallbacks {
-                    batch.callbacks = Array(repeating: nil, count: batch.recordCount - 1)
-                    batch.hasCallbacks = true
-                }
-                batch.callbacks.append(callback)
-            } else if batch.hasCallbacks {
-                batch.callbacks.append(nil)
-            }
-            if config.trackLatency { batch.enqueueNanos.append(now) }
-            if batch.size >= config.batchSize {
-                queue.ready.append(batch)
-                queue.open = nil
-                closedOne = true
-                lingerBatch = nil
-                if record.partition == nil && record.key == nil { s.sticky[record.topic] = Self.nextSticky(partition, count) }
-            }
-            s.partitions[tp] = queue
-            s.unfinishedRecords += 1
-            s.bufferedBytes += estimated
+            let (closedOne, newBatch) = s.append(record, topic: topic, partition: partition, estimated: estimated, callback: callback, config: config)
+            if let id = newBatch { lingerBatch = (TopicPartition(record.topic, partition), id) }
+            if closedOne, record.partition == nil, record.key == nil { topic.sticky = Self.nextSticky(partition, count) }
             return closedOne
         }
+        guard let closedOne = outcome else { return false }
         if let (tp, id) = lingerBatch, config.lingerMs > 0 { scheduleLinger(tp, id) }
-        if full || config.lingerMs == 0 {
+        if closedOne || config.lingerMs == 0 {
             if config.lingerMs == 0 { closeOpenBatches() }
             drain()
         }
+        return true
     }
 
     static func nextSticky(_ p: Int32, _ count: Int32) -> Int32 {
@@ -292,10 +349,8 @@ public final class KafkaProducer: Sendable {
     private func scheduleLinger(_ tp: TopicPartition, _ id: UInt64) {
         config.client.eventLoopGroup.next().scheduleTask(in: .milliseconds(config.lingerMs)) { [self] in
             let closed = state.withLock { s -> Bool in
-                guard var q = s.partitions[tp], let open = q.open, open.id == id else { return false }
-                q.ready.append(open)
-                q.open = nil
-                s.partitions[tp] = q
+                guard let topic = s.topics[tp.topic], let open = topic.open[Int(tp.partition)], open.id == id else { return false }
+                s.close(open, in: topic)
                 return true
             }
             if closed { drain() }
@@ -304,10 +359,8 @@ public final class KafkaProducer: Sendable {
 
     private func closeOpenBatches() {
         state.withLock { s in
-            for (tp, var q) in s.partitions where q.open != nil {
-                q.ready.append(q.open!)
-                q.open = nil
-                s.partitions[tp] = q
+            for topic in s.topics.values {
+                for case let open? in topic.open { s.close(open, in: topic) }
             }
         }
     }
@@ -352,40 +405,41 @@ public final class KafkaProducer: Sendable {
     /// Sends every batch that may go now: per partition in order, at most `maxInFlightPerConnection`
     /// requests per broker, one batch per partition per request.
     func drain() {
-        let now = monotonicNanos()
         var requests: [Int32: [Batch]] = [:]
         var expired: [Batch] = []
         var missingLeaders: Set<String> = []
         var toConnect: [Int32] = []
         var ready: [(BrokerConnection, [Batch])] = []
+        let deliveryTimeout = UInt64(config.deliveryTimeoutMs) * 1_000_000
         state.withLock { s in
             guard !s.closed || s.unfinishedRecords > 0 else { return }
+            let now = monotonicNanos()
             for tp in s.partitions.keys {
-                var q = s.partitions[tp]!
-                guard let first = q.ready.first else { continue }
-                if now - first.createdNanos > UInt64(config.deliveryTimeoutMs) * 1_000_000 && first.baseSequence < 0 {
-                    expired.append(q.ready.removeFirst())
-                    s.partitions[tp] = q
+                // Mutated in place: a copy of the queue would copy its whole `ready` deque.
+                guard let first = s.partitions[tp]!.ready.first else { continue }
+                if first.baseSequence < 0, now > first.createdNanos, now - first.createdNanos > deliveryTimeout {
+                    expired.append(s.partitions[tp]!.ready.removeFirst())
                     continue
                 }
-                if q.retrying && (q.inFlight > 0 || now < q.blockedUntil) { continue }
-                q.retrying = false
-                guard q.inFlight < config.maxInFlightPerConnection else { continue }
+                if s.partitions[tp]!.retrying {
+                    if s.partitions[tp]!.inFlight > 0 || now < s.partitions[tp]!.blockedUntil { continue }
+                    s.partitions[tp]!.retrying = false
+                }
+                guard s.partitions[tp]!.inFlight < config.maxInFlightPerConnection else { continue }
                 guard let leader = cluster.leader(of: tp) else { missingLeaders.insert(tp.topic); continue }
                 guard s.inFlightPerNode[leader, default: 0] < config.maxInFlightPerConnection else { continue }
-                let batch = q.ready.removeFirst()
+                let batch = s.partitions[tp]!.ready.removeFirst()
                 if batch.bytes == nil {
                     if config.enableIdempotence {
-                        batch.baseSequence = q.nextSequence
-                        q.nextSequence = q.nextSequence &+ Int32(batch.recordCount)
+                        batch.baseSequence = s.partitions[tp]!.nextSequence
+                        s.partitions[tp]!.nextSequence &+= Int32(batch.recordCount)
                         batch.builder.header.baseSequence = batch.baseSequence
                         batch.builder.header.producerId = s.producerId
                         batch.builder.header.producerEpoch = s.producerEpoch
                     }
                     batch.bytes = (try? batch.builder.build(compression: config.compression)) ?? batch.builder.build()
                 }
-                q.inFlight += 1
-                s.partitions[tp] = q
+                s.partitions[tp]!.inFlight += 1
                 requests[leader, default: []].append(batch)
             }
             for (node, batches) in requests {
@@ -398,10 +452,7 @@ public final class KafkaProducer: Sendable {
                         s.partitions[b.tp]!.inFlight -= 1
                         s.partitions[b.tp]!.ready.prepend(b)
                     }
-                    if !s.connecting.contains(node) {
-                        s.connecting.insert(node)
-                        toConnect.append(node)
-                    }
+                    if s.connecting.insert(node).inserted { toConnect.append(node) }
                 }
             }
         }
@@ -422,7 +473,11 @@ public final class KafkaProducer: Sendable {
         }
         if !missingLeaders.isEmpty {
             Task {
-                _ = try? await cluster.refreshMetadata(topics: Array(missingLeaders))
+                if let m = try? await cluster.refreshMetadata(topics: Array(missingLeaders)) {
+                    state.withLock { s in
+                        for t in missingLeaders { if let topic = m.topics[t] { s.topics[t]?.resize(Int32(topic.partitions.count)) } }
+                    }
+                }
                 try? await Task.sleep(nanoseconds: UInt64(config.client.retryBackoffMs) * 1_000_000)
                 drain()
             }
@@ -491,8 +546,8 @@ public final class KafkaProducer: Sendable {
     private func finishRequest(_ batches: [Batch], node: Int32, _ outcome: (Batch) -> Outcome) {
         var done: [(Batch, Result<(Int64, Int64), KafkaClientError>)] = []
         var needMetadata: Set<String> = []
-        let now = monotonicNanos()
         state.withLock { s in
+            let now = monotonicNanos()
             s.inFlightPerNode[node, default: 1] -= 1
             for batch in batches {
                 s.partitions[batch.tp]!.inFlight -= 1
@@ -503,20 +558,19 @@ public final class KafkaProducer: Sendable {
                     done.append((batch, .failure(e)))
                 case let .retry(e):
                     batch.attempts += 1
-                    if now - batch.createdNanos > UInt64(config.deliveryTimeoutMs) * 1_000_000 {
+                    if now > batch.createdNanos, now - batch.createdNanos > UInt64(config.deliveryTimeoutMs) * 1_000_000 {
                         done.append((batch, .failure(e)))
                         continue
                     }
                     if case let .broker(code, _, _, _) = e, code == .notLeaderOrFollower || code == .unknownTopicOrPartition || code == .leaderNotAvailable {
                         needMetadata.insert(batch.tp.topic)
                     }
-                    var q = s.partitions[batch.tp]!
                     // Back in sequence order, ahead of batches not sent yet.
-                    let index = q.ready.firstIndex { $0.baseSequence < 0 || $0.baseSequence > batch.baseSequence } ?? q.ready.endIndex
-                    q.ready.insert(batch, at: index)
-                    q.retrying = true
-                    q.blockedUntil = now + UInt64(config.client.retryBackoffMs) * 1_000_000
-                    s.partitions[batch.tp] = q
+                    let index = s.partitions[batch.tp]!.ready.firstIndex { $0.baseSequence < 0 || $0.baseSequence > batch.baseSequence }
+                        ?? s.partitions[batch.tp]!.ready.endIndex
+                    s.partitions[batch.tp]!.ready.insert(batch, at: index)
+                    s.partitions[batch.tp]!.retrying = true
+                    s.partitions[batch.tp]!.blockedUntil = now + UInt64(config.client.retryBackoffMs) * 1_000_000
                 }
             }
         }
