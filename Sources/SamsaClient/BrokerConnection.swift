@@ -107,10 +107,10 @@ final class BrokerConnection: Sendable {
         let address = self.address
         // A write on a connection that just closed never reaches the ResponseMatcher (its handlers
         // are gone): fail the response here in that case; otherwise the matcher owns the promise.
-        channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, promise: promise, registration: registration))
-            .whenFailure { _ in
-                if !registration.registered { promise.fail(KafkaClientError.connectionClosed(broker: address)) }
-            }
+        let request = OutgoingRequest(frame: frame, correlationId: correlationId, promise: promise, registration: registration)
+        submit(request).whenFailure { _ in
+            if !registration.registered { promise.fail(KafkaClientError.connectionClosed(broker: address)) }
+        }
         return promise.futureResult.flatMapThrowing { body in
             do {
                 return try R.Response.decodeFrame(body, version: version).response
@@ -125,7 +125,17 @@ final class BrokerConnection: Sendable {
         let correlationId = nextCorrelationId.wrappingAdd(1, ordering: .relaxed).oldValue
         var frame = channel.allocator.buffer(capacity: 256)
         request.writeFrame(into: &frame, version: version, correlationId: correlationId, clientId: clientId)
-        return channel.writeAndFlush(OutgoingRequest(frame: frame, correlationId: correlationId, promise: nil, registration: nil))
+        return submit(OutgoingRequest(frame: frame, correlationId: correlationId, promise: nil, registration: nil))
+    }
+
+    /// Writes through the event loop's task queue even when called on the loop, so requests reach
+    /// the socket in the order they were submitted (a direct write on the loop would overtake
+    /// writes other threads queued a moment earlier).
+    private func submit(_ request: OutgoingRequest) -> EventLoopFuture<Void> {
+        let channel = self.channel
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.eventLoop.execute { channel.writeAndFlush(request, promise: written) }
+        return written.futureResult
     }
 
     func close() {

@@ -130,8 +130,10 @@ struct PerfCommand: AsyncParsableCommand {
                 let start = monotonicNanoseconds()
                 var lastReport = start
                 var lastReportedCount = 0
+                // Options read once: property-wrapper getters are slow in a hot loop.
+                let topic = self.topic, count = self.numRecords, throughput = self.throughput
                 var value = ByteBuffer()
-                for i in 0..<numRecords {
+                for i in 0..<count {
                     // The producer copies the value into its batch, so one buffer serves every record.
                     PerfCommand.fillPayload(&value, seq: i, size: size)
                     try await producer.enqueue(ProducerRecord(topic: topic, value: value))

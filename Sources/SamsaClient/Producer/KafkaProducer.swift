@@ -409,7 +409,7 @@ public final class KafkaProducer: Sendable {
         var expired: [Batch] = []
         var missingLeaders: Set<String> = []
         var toConnect: [Int32] = []
-        var ready: [(BrokerConnection, [Batch])] = []
+        var sent: [(BrokerConnection, [Batch], Written)] = []
         let deliveryTimeout = UInt64(config.deliveryTimeoutMs) * 1_000_000
         state.withLock { s in
             guard !s.closed || s.unfinishedRecords > 0 else { return }
@@ -445,7 +445,10 @@ public final class KafkaProducer: Sendable {
             for (node, batches) in requests {
                 if let connection = s.connections[node], connection.isActive {
                     s.inFlightPerNode[node, default: 0] += 1
-                    ready.append((connection, batches))
+                    // Written while holding the lock, so requests for a partition reach the socket
+                    // in sequence order even when drains run on several threads at once. Their
+                    // completions are attached after the lock is released.
+                    sent.append((connection, batches, write(batches, on: connection)))
                 } else {
                     // Not connected yet: put the batches back and connect.
                     for b in batches.reversed() {
@@ -459,7 +462,7 @@ public final class KafkaProducer: Sendable {
         for batch in expired {
             complete(batch, result: .failure(.timedOut(operation: "delivery to \(batch.tp)", milliseconds: config.deliveryTimeoutMs)))
         }
-        for (connection, batches) in ready { send(batches, on: connection) }
+        for (connection, batches, written) in sent { handle(written, batches, on: connection) }
         for node in toConnect {
             Task {
                 let connection = try? await cluster.connection(to: node)
@@ -484,19 +487,33 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    private func send(_ batches: [Batch], on connection: BrokerConnection) {
+    /// A produce request handed to a connection: its response (or, for acks=0, its write).
+    enum Written {
+        case response(EventLoopFuture<ProduceResponse>)
+        case writeOnly(EventLoopFuture<Void>)
+        case failed(KafkaClientError)
+    }
+
+    /// Encodes one produce request for `batches` and writes it (no completion handling here).
+    private func write(_ batches: [Batch], on connection: BrokerConnection) -> Written {
         var request = ProduceRequest(acks: config.acks.rawValue, timeoutMs: config.ackTimeoutMs)
         var byTopic: [String: [ProduceRequest.PartitionProduceData]] = [:]
         for b in batches { byTopic[b.tp.topic, default: []].append(.init(index: b.tp.partition, records: b.bytes)) }
         request.topicData = byTopic.map { .init(name: $0.key, partitionData: $0.value) }
         let version: Int16
         do { version = try connection.version(.produce, 3...11) } catch {
-            let e = error as? KafkaClientError ?? .unsupportedVersion(api: "Produce", broker: connection.address)
-            finishRequest(batches, node: connection.nodeId) { _ in .fail(e) }
-            return
+            return .failed(error as? KafkaClientError ?? .unsupportedVersion(api: "Produce", broker: connection.address))
         }
-        if config.acks == .none {
-            connection.sendWithoutResponse(request, version: version).whenComplete { result in
+        if config.acks == .none { return .writeOnly(connection.sendWithoutResponse(request, version: version)) }
+        return .response(connection.sendFuture(request, version: version))
+    }
+
+    private func handle(_ written: Written, _ batches: [Batch], on connection: BrokerConnection) {
+        switch written {
+        case let .failed(e):
+            finishRequest(batches, node: connection.nodeId) { _ in .fail(e) }
+        case let .writeOnly(future):
+            future.whenComplete { result in
                 self.finishRequest(batches, node: connection.nodeId) { _ in
                     switch result {
                     case .success: return .succeed(baseOffset: -1)
@@ -504,33 +521,33 @@ public final class KafkaProducer: Sendable {
                     }
                 }
             }
-            return
-        }
-        connection.sendFuture(request, version: version).whenComplete { result in
-            switch result {
-            case let .failure(error):
-                let e = error as? KafkaClientError ?? .connectionClosed(broker: connection.address)
-                _ = self.state.withLock { $0.connections.removeValue(forKey: connection.nodeId) }
-                self.finishRequest(batches, node: connection.nodeId) { _ in e.isRetriable ? .retry(e) : .fail(e) }
-            case let .success(response):
-                var results: [TopicPartition: ProduceResponse.PartitionProduceResponse] = [:]
-                for t in response.responses {
-                    for p in t.partitionResponses { results[TopicPartition(t.name, p.index)] = p }
-                }
-                self.finishRequest(batches, node: connection.nodeId) { batch in
-                    guard let r = results[batch.tp] else {
-                        return .retry(.malformedResponse("no result for \(batch.tp)"))
+        case let .response(future):
+            future.whenComplete { result in
+                switch result {
+                case let .failure(error):
+                    let e = error as? KafkaClientError ?? .connectionClosed(broker: connection.address)
+                    _ = self.state.withLock { $0.connections.removeValue(forKey: connection.nodeId) }
+                    self.finishRequest(batches, node: connection.nodeId) { _ in e.isRetriable ? .retry(e) : .fail(e) }
+                case let .success(response):
+                    var results: [TopicPartition: ProduceResponse.PartitionProduceResponse] = [:]
+                    for t in response.responses {
+                        for p in t.partitionResponses { results[TopicPartition(t.name, p.index)] = p }
                     }
-                    let code = KafkaErrorCode(r.errorCode)
-                    switch code {
-                    case .none: return .succeed(baseOffset: r.baseOffset, logAppendTime: r.logAppendTimeMs)
-                    case .duplicateSequenceNumber: return .succeed(baseOffset: -1)
-                    case .outOfOrderSequenceNumber where batch.attempts < 20:
-                        // An earlier batch of this partition failed and is being retried.
-                        return .retry(.broker(code: code, message: r.errorMessage, broker: connection.nodeId, topicPartition: batch.tp))
-                    default:
-                        let e = KafkaClientError.broker(code: code, message: r.errorMessage, broker: connection.nodeId, topicPartition: batch.tp)
-                        return code.isRetriable ? .retry(e) : .fail(e)
+                    self.finishRequest(batches, node: connection.nodeId) { batch in
+                        guard let r = results[batch.tp] else {
+                            return .retry(.malformedResponse("no result for \(batch.tp)"))
+                        }
+                        let code = KafkaErrorCode(r.errorCode)
+                        switch code {
+                        case .none: return .succeed(baseOffset: r.baseOffset, logAppendTime: r.logAppendTimeMs)
+                        case .duplicateSequenceNumber: return .succeed(baseOffset: -1)
+                        case .outOfOrderSequenceNumber where batch.attempts < 20:
+                            // An earlier batch of this partition failed and is being retried.
+                            return .retry(.broker(code: code, message: r.errorMessage, broker: connection.nodeId, topicPartition: batch.tp))
+                        default:
+                            let e = KafkaClientError.broker(code: code, message: r.errorMessage, broker: connection.nodeId, topicPartition: batch.tp)
+                            return code.isRetriable ? .retry(e) : .fail(e)
+                        }
                     }
                 }
             }
