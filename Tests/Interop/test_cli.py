@@ -900,3 +900,57 @@ def test_closed_port_one_line_error(closed_port_runs, case):
     assert not r.hung, (f"samsa {' '.join(CLOSED_PORT_COMMANDS[case][1])} --bootstrap-server 127.0.0.1:{port} did not exit "
                         f"within {CLOSED_PORT_DEADLINE}s (stdout {p.stdout!r}, stderr {p.stderr!r})")
     assert_one_line_error(p, r.command, f"127.0.0.1:{port}", "connect")
+
+
+def test_group_describe_matches_kafka_python_group_consumers(broker):
+    """Consumer groups AP4: kafka-python group consumers (their own assignors) share a topic, and
+    `samsa group describe` shows each member with its assignment as the consumers report it, and
+    committed offsets and lag equal to what the consumers report (log end - committed)."""
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition as KTP
+
+    topic, group, partitions = "cli-kp-lag", "cli-kp-lag-group", 4
+    cli(broker, "topic", "create", topic, "-p", str(partitions))
+    for q in range(partitions):
+        produce_lines(broker, topic, [f"kp-{q}-{i}" for i in range(20 + q)], "--partition", str(q))
+
+    consumers = [KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, client_id=f"kp-member-{i}",
+                               auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
+                               heartbeat_interval_ms=500)
+                 for i in range(2)]
+    try:
+        for c in consumers:
+            c.subscribe([topic])
+        consumed = {0: 0, 1: 0}
+
+        def balanced():
+            for i, c in enumerate(consumers):
+                for records in c.poll(timeout_ms=200, max_records=5).values():
+                    consumed[i] += len(records)
+            owned = [c.assignment() for c in consumers]
+            return all(owned) and not (owned[0] & owned[1]) and len(owned[0] | owned[1]) == partitions and all(consumed.values())
+
+        wait_until(balanced, timeout=40, interval=0, message="two kafka-python members sharing the partitions and consuming")
+        for c in consumers:
+            c.commit()
+        # What the clients report: their assignment, committed offsets and lag.
+        reported = {}
+        for i, c in enumerate(consumers):
+            ends = c.end_offsets(list(c.assignment()))
+            for tp in c.assignment():
+                committed = c.committed(tp)
+                reported[tp.partition] = (f"kp-member-{i}", committed, ends[tp] - committed)
+
+        d = group_describe_json(broker, group)
+        # kafka-python offers its own range and round-robin assignors; both members vote range first.
+        assert d["state"] == "Stable" and d["members"] == 2 and d["protocolName"] == "range", d
+        rows = {r["partition"]: r for r in d["partitions"] if r["topic"] == topic}
+        assert set(rows) == set(range(partitions))
+        for p, (client_id, committed, lag) in reported.items():
+            row = rows[p]
+            assert row["clientId"] == client_id and row["host"] == "/127.0.0.1", row
+            assert row["currentOffset"] == committed and row["lag"] == lag, (p, row, committed, lag)
+            assert row["logEndOffset"] == 20 + p
+    finally:
+        for c in consumers:
+            c.close()
