@@ -359,37 +359,35 @@ public struct Record: Hashable, Sendable {
         return try buffer.readKafkaSlice(length: length)
     }
 
-    /// The encoded size of the record body (everything after the length varint).
-    var bodySize: Int {
-        func varintSize(_ v: Int64) -> Int {
-            var u = UInt64(bitPattern: (v << 1) ^ (v >> 63))
-            var n = 1
-            while u >= 0x80 { u >>= 7; n += 1 }
-            return n
-        }
-        func bytesSize(_ b: ByteBuffer?) -> Int {
-            guard let b else { return varintSize(-1) }
-            return varintSize(Int64(b.readableBytes)) + b.readableBytes
-        }
-        var size = 1 + varintSize(timestampDelta) + varintSize(Int64(offsetDelta)) + bytesSize(key) + bytesSize(value)
-        size += varintSize(Int64(headers.count))
-        for h in headers {
-            let k = h.key.utf8.count
-            size += varintSize(Int64(k)) + k + bytesSize(h.value)
-        }
-        return size
+    public func write(to buffer: inout ByteBuffer) {
+        Self.write(into: &buffer, attributes: attributes, timestampDelta: timestampDelta, offsetDelta: offsetDelta,
+                   key: key, value: value, headers: headers)
     }
 
-    public func write(to buffer: inout ByteBuffer) {
-        func writeBytes(_ b: ByteBuffer?) {
+    /// Encodes one record (length varint first) straight into `buffer`.
+    @inlinable
+    public static func write(into buffer: inout ByteBuffer, attributes: Int8 = 0, timestampDelta: Int64, offsetDelta: Int32,
+                             key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader]) {
+        @inline(__always) func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+        @inline(__always) func bytesSize(_ b: ByteBuffer?) -> Int {
+            guard let b else { return 1 }
+            return ByteBuffer.unsignedVarintSize(zigzag(Int64(b.readableBytes))) + b.readableBytes
+        }
+        var size = 1 + ByteBuffer.unsignedVarintSize(zigzag(timestampDelta)) + ByteBuffer.unsignedVarintSize(zigzag(Int64(offsetDelta)))
+            + bytesSize(key) + bytesSize(value) + ByteBuffer.unsignedVarintSize(zigzag(Int64(headers.count)))
+        for h in headers {
+            let k = h.key.utf8.count
+            size += ByteBuffer.unsignedVarintSize(zigzag(Int64(k))) + k + bytesSize(h.value)
+        }
+        buffer.writeVarint(Int32(size))
+        buffer.writeInteger(attributes)
+        buffer.writeVarlong(timestampDelta)
+        buffer.writeVarint(offsetDelta)
+        @inline(__always) func writeBytes(_ b: ByteBuffer?) {
             guard let b else { buffer.writeVarint(-1); return }
             buffer.writeVarint(Int32(b.readableBytes))
             buffer.writeImmutableBuffer(b)
         }
-        buffer.writeVarint(Int32(bodySize))
-        buffer.writeKafkaInt8(attributes)
-        buffer.writeVarlong(timestampDelta)
-        buffer.writeVarint(offsetDelta)
         writeBytes(key)
         writeBytes(value)
         buffer.writeVarint(Int32(headers.count))
@@ -429,35 +427,8 @@ public struct RecordBatchBuilder: Sendable {
             header.maxTimestamp = timestamp
         }
         header.maxTimestamp = max(header.maxTimestamp, timestamp)
-        let timestampDelta = timestamp - header.baseTimestamp, offsetDelta = header.recordCount
-        @inline(__always) func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-        @inline(__always) func bytesSize(_ b: ByteBuffer?) -> Int {
-            guard let b else { return 1 }
-            return ByteBuffer.unsignedVarintSize(zigzag(Int64(b.readableBytes))) + b.readableBytes
-        }
-        var size = 1 + ByteBuffer.unsignedVarintSize(zigzag(timestampDelta)) + ByteBuffer.unsignedVarintSize(zigzag(Int64(offsetDelta)))
-            + bytesSize(key) + bytesSize(value) + ByteBuffer.unsignedVarintSize(zigzag(Int64(headers.count)))
-        for h in headers {
-            let k = h.key.utf8.count
-            size += ByteBuffer.unsignedVarintSize(zigzag(Int64(k))) + k + bytesSize(h.value)
-        }
-        buffer.writeVarint(Int32(size))
-        buffer.writeInteger(Int8(0))
-        buffer.writeVarlong(timestampDelta)
-        buffer.writeVarint(offsetDelta)
-        @inline(__always) func writeBytes(_ b: ByteBuffer?) {
-            guard let b else { buffer.writeVarint(-1); return }
-            buffer.writeVarint(Int32(b.readableBytes))
-            buffer.writeImmutableBuffer(b)
-        }
-        writeBytes(key)
-        writeBytes(value)
-        buffer.writeVarint(Int32(headers.count))
-        for h in headers {
-            buffer.writeVarint(Int32(h.key.utf8.count))
-            buffer.writeString(h.key)
-            writeBytes(h.value)
-        }
+        Record.write(into: &buffer, timestampDelta: timestamp - header.baseTimestamp, offsetDelta: header.recordCount,
+                     key: key, value: value, headers: headers)
         header.lastOffsetDelta = header.recordCount
         header.recordCount += 1
     }
