@@ -335,10 +335,9 @@ public final class KafkaProducer: Sendable {
         }
         guard let closedOne = outcome else { return false }
         if let (tp, id) = lingerBatch, config.lingerMs > 0 { scheduleLinger(tp, id) }
-        if closedOne || config.lingerMs == 0 {
-            if config.lingerMs == 0 { closeOpenBatches() }
-            drain()
-        }
+        // With lingerMs 0 the drain takes open batches itself, but only for partitions that can
+        // send now: while requests are in flight, records keep filling one batch (as in Kafka).
+        if closedOne || config.lingerMs == 0 { drain() }
         return true
     }
 
@@ -414,6 +413,14 @@ public final class KafkaProducer: Sendable {
         state.withLock { s in
             guard !s.closed || s.unfinishedRecords > 0 else { return }
             let now = monotonicNanos()
+            if config.lingerMs == 0 {
+                for topic in s.topics.values {
+                    for case let open? in topic.open where s.partitions[open.tp]?.ready.isEmpty ?? true
+                        && (s.partitions[open.tp]?.inFlight ?? 0) < config.maxInFlightPerConnection {
+                        s.close(open, in: topic)
+                    }
+                }
+            }
             for tp in s.partitions.keys {
                 // Mutated in place: a copy of the queue would copy its whole `ready` deque.
                 guard let first = s.partitions[tp]!.ready.first else { continue }
