@@ -12,20 +12,8 @@ import NIOCore
 // The CRC (CRC32C) covers attributes to the end of the batch, so baseOffset and
 // partitionLeaderEpoch can be patched in place by the broker without recomputing it.
 
-/// The compression codec in attribute bits 0–2.
-public enum CompressionCodec: Int16, Sendable, CaseIterable, CustomStringConvertible {
-    case none = 0, gzip = 1, snappy = 2, lz4 = 3, zstd = 4
-
-    public var description: String {
-        switch self {
-        case .none: return "none"
-        case .gzip: return "gzip"
-        case .snappy: return "snappy"
-        case .lz4: return "lz4"
-        case .zstd: return "zstd"
-        }
-    }
-}
+/// The compression codec in attribute bits 0–2 (defined with the codecs themselves).
+public typealias CompressionCodec = KafkaCompressionCodec
 
 public enum TimestampType: Sendable, Equatable {
     case createTime, logAppendTime
@@ -229,7 +217,7 @@ public struct RecordBatch: Hashable, Sendable {
         }
         guard codec != .none else { return recordsPayload }
         do {
-            return try KafkaCompression.decompress(KafkaCompressionCodec(rawValue: codec.rawValue)!, recordsPayload,
+            return try KafkaCompression.decompress(codec, recordsPayload,
                                                    maxOutput: Self.maxDecompressedSize)
         } catch {
             throw RecordBatchError.decompressionFailed("\(error)")
@@ -437,7 +425,7 @@ public struct RecordBatchBuilder: Sendable {
     public func build(compression codec: CompressionCodec, level: Int? = nil) throws -> ByteBuffer {
         guard codec != .none else { return build() }
         let records = buffer.getSlice(at: start + RecordBatchHeader.size, length: buffer.writerIndex - start - RecordBatchHeader.size)!
-        let compressed = try KafkaCompression.compress(KafkaCompressionCodec(rawValue: codec.rawValue)!, records, level: level)
+        let compressed = try KafkaCompression.compress(codec, records, level: level)
         var h = header
         h.attributes.rawValue = (h.attributes.rawValue & ~0x07) | codec.rawValue
         h.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + compressed.readableBytes)

@@ -169,7 +169,7 @@ final class ClusterClient: Sendable {
                 Task { try? await task.value.close() }
             }
             s.metadata = m
-            s.metadataUpdatedAt = currentMillis()
+            s.metadataUpdatedAt = currentTimeMillis()
             return m
         }
     }
@@ -282,16 +282,4 @@ final class ClusterClient: Sendable {
         for t in tasks { (try? await t.value)?.close() }
         (try? await bootstrap?.value)?.close()
     }
-}
-
-func currentMillis() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
-
-func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

@@ -343,15 +343,11 @@ public struct GroupCoordinator: Sendable {
                 }
             }
             if group.state == .completingRebalance, let deadline = group.syncDeadline, now >= deadline {
-                // The leader never sent its assignment: drop who has not synced, start over.
+                // The leader never sent its assignment: drop who has not synced and start over
+                // (prepareRebalance tells the members still waiting in SyncGroup to rejoin).
                 for (id, m) in group.members where m.pendingSync == nil { group.members.removeValue(forKey: id) }
-                for (id, m) in group.members where m.pendingSync != nil {
-                    actions.append(.reply(m.pendingSync!, .sync(SyncGroupResponse(errorCode: KafkaErrorCode.rebalanceInProgress.rawValue))))
-                    group.members[id]!.pendingSync = nil
-                }
                 group.staticMembers = group.staticMembers.filter { group.members[$0.value] != nil }
                 if group.leaderId.map({ group.members[$0] == nil }) ?? true { group.leaderId = nil }
-                group.state = .stable  // so that prepareRebalance treats it as a running group
                 prepareRebalance(&group, now: now, actions: &actions)
             }
             for (id, m) in group.members where !m.keptAlive(now: now) {

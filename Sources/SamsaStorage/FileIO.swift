@@ -211,17 +211,3 @@ enum FS {
         try writeAtomically(path, ByteBuffer(string: text), sync: sync)
     }
 }
-
-/// Milliseconds since the epoch, from the wall clock.
-public func currentTimeMillis() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
-
-/// Milliseconds from a monotonic clock (for timers and ages, not for timestamps).
-public func monotonicMillis() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}

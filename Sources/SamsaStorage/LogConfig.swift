@@ -26,7 +26,4 @@ public struct LogConfig: Sendable, Equatable {
     public var timestampAfterMaxMs: Int64 = .max
 
     public init() {}
-
-    /// Whether every append must be on disk before it is acknowledged.
-    public var syncEveryAppend: Bool { flushMessages <= 1 }
 }

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import KafkaWire
 import KafkaProtocol
 import Glibc
 #endif

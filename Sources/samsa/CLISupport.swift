@@ -105,19 +105,6 @@ func parseAcks(_ text: String) throws -> ProducerConfiguration.Acks {
     }
 }
 
-/// Wall-clock milliseconds.
-func nowMillis() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
 /// Parses an ISO-8601 date-time (`2026-01-02T03:04:05`, optional `.SSS` and `Z`/`±hh:mm`; UTC when
 /// no zone) or epoch milliseconds.
 func parseDateTime(_ text: String) throws -> Int64 {

@@ -1,3 +1,4 @@
+import KafkaWire
 import ArgumentParser
 import KafkaProtocol
 import KafkaRecords
@@ -127,7 +128,7 @@ struct PerfCommand: AsyncParsableCommand {
                 }
                 let producer = try KafkaProducer(configuration: config)
                 // Warm up metadata and the producer id outside the timed loop.
-                let start = monotonicNanoseconds()
+                let start = monotonicNanos()
                 var lastReport = start
                 var lastReportedCount = 0
                 // Options read once: property-wrapper getters are slow in a hot loop.
@@ -139,11 +140,11 @@ struct PerfCommand: AsyncParsableCommand {
                     try await producer.enqueue(ProducerRecord(topic: topic, value: value))
                     if throughput > 0, i % 64 == 0 {
                         let due = start + UInt64(Double(i) / Double(throughput) * 1e9)
-                        let now = monotonicNanoseconds()
+                        let now = monotonicNanos()
                         if due > now { try await Task.sleep(nanoseconds: due - now) }
                     }
                     if i & 0x3FFF == 0 {
-                        let now = monotonicNanoseconds()
+                        let now = monotonicNanos()
                         if now - lastReport > 5_000_000_000 {
                             let done = stats.withLock { $0.done }
                             let secs = Double(now - lastReport) / 1e9
@@ -154,7 +155,7 @@ struct PerfCommand: AsyncParsableCommand {
                     }
                 }
                 await producer.flush()
-                let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+                let elapsed = Double(monotonicNanos() - start) / 1e9
                 await producer.close()
                 var (done, errors, firstError, latencies, bytes) = stats.withLock { ($0.done, $0.errors, $0.firstError, $0.latencies, $0.bytes) }
                 let latency = Latency(&latencies)
@@ -201,15 +202,15 @@ struct PerfCommand: AsyncParsableCommand {
                 var seen = [Bool](repeating: false, count: verify ? numRecords : 0)
                 var count = 0, bytes = 0, problems = 0
                 var start: UInt64 = 0
-                var lastProgress = monotonicNanoseconds()
+                var lastProgress = monotonicNanos()
                 while count < numRecords {
                     let records = try await consumer.poll(timeoutMs: 500)
                     if records.isEmpty {
-                        if monotonicNanoseconds() - lastProgress > UInt64(timeoutMs) * 1_000_000 { break }
+                        if monotonicNanos() - lastProgress > UInt64(timeoutMs) * 1_000_000 { break }
                         continue
                     }
-                    if start == 0 { start = monotonicNanoseconds() }
-                    lastProgress = monotonicNanoseconds()
+                    if start == 0 { start = monotonicNanos() }
+                    lastProgress = monotonicNanos()
                     for r in records {
                         count += 1
                         let size = r.value?.readableBytes ?? 0
@@ -224,7 +225,7 @@ struct PerfCommand: AsyncParsableCommand {
                         }
                     }
                 }
-                let elapsed = max(Double(monotonicNanoseconds() - start) / 1e9, 1e-9)
+                let elapsed = max(Double(monotonicNanos() - start) / 1e9, 1e-9)
                 await consumer.close()
                 let rps = Double(count) / elapsed
                 print("\(count) records consumed, \(fmt(rps, 1)) records/sec (\(fmt(Double(bytes) / elapsed / 1_048_576)) MB/sec)")
@@ -278,13 +279,13 @@ struct PerfCommand: AsyncParsableCommand {
                 let size = max(recordSize, 16)
                 let rate = throughput
                 let producing = Task {
-                    let start = monotonicNanoseconds()
+                    let start = monotonicNanos()
                     for i in 0..<numRecords {
                         let due = start + UInt64(Double(i) / Double(rate) * 1e9)
-                        let now = monotonicNanoseconds()
+                        let now = monotonicNanos()
                         if due > now { try await Task.sleep(nanoseconds: due - now) }
                         var value = ByteBuffer()
-                        value.writeInteger(monotonicNanoseconds())
+                        value.writeInteger(monotonicNanos())
                         value.writeRepeatingByte(120, count: size - 8)
                         try await producer.enqueue(ProducerRecord(topic: topic, value: value))
                     }
@@ -292,10 +293,10 @@ struct PerfCommand: AsyncParsableCommand {
                 }
                 var latencies: [UInt64] = []
                 latencies.reserveCapacity(numRecords)
-                var lastProgress = monotonicNanoseconds()
+                var lastProgress = monotonicNanos()
                 while latencies.count < numRecords {
                     let records = try await consumer.poll(timeoutMs: 500)
-                    let now = monotonicNanoseconds()
+                    let now = monotonicNanos()
                     for r in records {
                         if let sent = r.value?.getInteger(at: r.value!.readerIndex, as: UInt64.self), sent <= now { latencies.append(now - sent) }
                     }

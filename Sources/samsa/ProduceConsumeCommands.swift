@@ -1,3 +1,4 @@
+import KafkaWire
 import ArgumentParser
 import Dispatch
 import KafkaProtocol
@@ -116,7 +117,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             let stop = installInterruptFlag()
             let formatter = RecordFormatter(format)
             var printed = 0
-            var lastRecord = monotonicNanoseconds()
+            var lastRecord = monotonicNanos()
             var lastCommit = lastRecord
             var out: [UInt8] = []
             // The next offset to show per partition: after the last printed record, or the first
@@ -148,9 +149,9 @@ struct ConsumeCommand: AsyncParsableCommand {
                 }
                 if let count, printed >= count { break loop }
                 if records.isEmpty {
-                    if let idle = idleTimeoutMs, monotonicNanoseconds() - lastRecord > UInt64(idle) * 1_000_000 { break }
+                    if let idle = idleTimeoutMs, monotonicNanos() - lastRecord > UInt64(idle) * 1_000_000 { break }
                 } else {
-                    lastRecord = monotonicNanoseconds()
+                    lastRecord = monotonicNanos()
                 }
                 if lastRecord - lastCommit > 5_000_000_000 {
                     try await commitPrinted(final: false)

@@ -347,3 +347,19 @@ def java_partition(key: bytes, partitions: int) -> int:
     """The partition the Java producer's default partitioner picks for a non-null key:
     toPositive(murmur2(key)) % numPartitions."""
     return (java_murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def group_consumer(bootstrap: str, group: str, **extra):
+    """A confluent-kafka group member with quick test settings (manual commits, from the earliest)."""
+    from confluent_kafka import Consumer
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500,
+        "fetch.wait.max.ms": 100,
+    }
+    conf.update(extra)
+    return Consumer(conf)

@@ -40,7 +40,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 import kafka_raw
-from samsa_interop import (SAMSA_BIN, confluent_admin, consume_range, group_lag, java_murmur2,
+from samsa_interop import (group_consumer, SAMSA_BIN, confluent_admin, consume_range, group_lag, java_murmur2,
                            java_partition, parse_table, samsa_cli, wait_until, watermarks)
 
 # Groups form at once and short sessions are allowed (as in test_groups.py).
@@ -122,20 +122,6 @@ def committed_of(broker, group: str, topic: str) -> dict[int, int]:
 
 def produce_lines(broker, topic: str, lines: list[str], *args: str) -> None:
     cli(broker, "produce", topic, *args, input_bytes=("\n".join(lines) + "\n").encode())
-
-
-def group_consumer(bootstrap: str, group: str, **extra) -> Consumer:
-    conf = {
-        "bootstrap.servers": bootstrap,
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 500,
-        "fetch.wait.max.ms": 100,
-    }
-    conf.update(extra)
-    return Consumer(conf)
 
 
 def json_summary(stdout: bytes) -> dict:

@@ -41,7 +41,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 import kafka_raw as raw
-from samsa_interop import create_topic, group_lag, wait_until
+from samsa_interop import create_topic, group_consumer, group_lag, wait_until
 
 HERE = Path(__file__).resolve().parent
 
@@ -84,20 +84,6 @@ def produce_values(bootstrap: str, topic: str, values_by_partition: dict[int, li
     assert p.flush(30) == 0, "undelivered messages after flush"
     assert not errors, errors[:3]
     return delivered
-
-
-def group_consumer(bootstrap: str, group: str, **extra) -> Consumer:
-    conf = {
-        "bootstrap.servers": bootstrap,
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 500,
-        "fetch.wait.max.ms": 100,
-    }
-    conf.update(extra)
-    return Consumer(conf)
 
 
 def tp_set(tps) -> set[int]:

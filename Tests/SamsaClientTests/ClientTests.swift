@@ -193,3 +193,29 @@ import ServiceLifecycle
         }
     }
 }
+
+@Suite(.serialized) struct MinInsyncReplicasTests {
+    @Test func acksAllIsRefusedWhenTheTopicWantsMoreInSyncReplicasThanItHas() async throws {
+        try await withBroker { bootstrap, _ in
+            let client = ClientConfiguration(bootstrapServers: [bootstrap])
+            let admin = KafkaAdmin(configuration: client)
+            try await admin.createTopic("isr", partitions: 1, configs: ["min.insync.replicas": "2"])
+            var config = ProducerConfiguration(client: client)
+            config.deliveryTimeoutMs = 2000
+            let strict = try KafkaProducer(configuration: config)
+            do {
+                try await strict.send(ProducerRecord(topic: "isr", value: "x"))
+                Issue.record("acks=all must fail with one in-sync replica and min.insync.replicas=2")
+            } catch let e as KafkaClientError {
+                #expect(e.description.contains("NOT_ENOUGH_REPLICAS"), "\(e)")
+            }
+            await strict.close()
+            config.acks = .leader
+            config.enableIdempotence = false
+            let relaxed = try KafkaProducer(configuration: config)
+            #expect(try await relaxed.send(ProducerRecord(topic: "isr", value: "y")).offset == 0)
+            await relaxed.close()
+            await admin.close()
+        }
+    }
+}

@@ -11,6 +11,8 @@ public final class Partition: Sendable {
         public var leaderEpoch: Int32
         public var replicas: [Int32]
         public var isr: [Int32]
+        /// The topic's `min.insync.replicas`: acks=all needs at least this many in-sync replicas.
+        public var minInsyncReplicas: Int
     }
 
     public let topicPartition: TopicPartition
@@ -67,10 +69,11 @@ public final class ReplicaManager: Sendable {
 
     /// Applies a topic's metadata: opens (or creates) the log of every partition this broker holds
     /// a replica of and records its leadership.
-    public func apply(_ topic: TopicMetadata, config: LogConfig) throws {
+    public func apply(_ topic: TopicMetadata, config: LogConfig, minInsyncReplicas: Int) throws {
         for p in topic.partitions where p.replicas.contains(brokerId) {
             let tp = TopicPartition(topic.name, p.partition)
-            let leadership = Partition.Leadership(leader: p.leader, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr)
+            let leadership = Partition.Leadership(leader: p.leader, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr,
+                                                  minInsyncReplicas: minInsyncReplicas)
             if let existing = partition(tp) {
                 existing.update(leadership)
                 existing.log.updateConfig(config)
@@ -113,11 +116,8 @@ public final class ReplicaManager: Sendable {
     public func appendToLeader(_ tp: TopicPartition, records: ByteBuffer, requiredAcks: Int16) throws -> (LogAppendResult, Partition) {
         let partition = try leaderPartition(tp)
         let leadership = partition.leadership
-        if requiredAcks == -1 {
-            let minIsr = 1
-            if leadership.isr.count < minIsr {
-                throw KafkaError(.notEnoughReplicas, "The size of the current ISR \(leadership.isr) is insufficient to satisfy the min.isr requirement of \(minIsr) for partition \(tp)")
-            }
+        if requiredAcks == -1, leadership.isr.count < leadership.minInsyncReplicas {
+            throw KafkaError(.notEnoughReplicas, "The size of the current ISR \(leadership.isr) is insufficient to satisfy the min.isr requirement of \(leadership.minInsyncReplicas) for partition \(tp)")
         }
         let result = try partition.log.append(records, leaderEpoch: leadership.leaderEpoch)
         if !result.isDuplicate {

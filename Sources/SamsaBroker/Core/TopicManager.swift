@@ -22,7 +22,8 @@ public final class TopicManager: Sendable {
     /// Applies a topic to the cache and to local replicas.
     func apply(_ record: TopicRecord) throws {
         let topic = TopicMetadata(record)
-        try replicas.apply(topic, config: logConfig(for: topic))
+        let minIsr = config.topicValue("min.insync.replicas", overrides: topic.configs).flatMap { Int($0.trimmingSpaces) } ?? 1
+        try replicas.apply(topic, config: logConfig(for: topic), minInsyncReplicas: minIsr)
         cache.put(topic)
     }
 

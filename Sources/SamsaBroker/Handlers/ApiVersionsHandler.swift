@@ -3,8 +3,9 @@ import KafkaProtocol
 /// ApiVersions 0–4: the APIs and versions this broker serves (from the handler registry), and
 /// the client's software name and version (v3+, KIP-511).
 struct ApiVersionsHandler: APIHandler {
+    static let supportedVersions: ClosedRange<Int16> = 0...4
     let apis: [(key: Int16, versions: ClosedRange<Int16>)]
-    var versions: ClosedRange<Int16> { 0...4 }
+    var versions: ClosedRange<Int16> { Self.supportedVersions }
 
     func handle(_ request: ApiVersionsRequest, context: RequestContext) -> HandlerOutcome<ApiVersionsResponse> {
         var response = ApiVersionsResponse()

@@ -1,3 +1,4 @@
+import KafkaWire
 import KafkaProtocol
 import SamsaStorage
 

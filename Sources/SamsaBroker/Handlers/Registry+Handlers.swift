@@ -26,7 +26,6 @@ func registerHandlers(_ registry: inout HandlerRegistry, services: BrokerService
     registry.register(ListGroupsHandler(groups: groups))
     registry.register(DeleteGroupsHandler(groups: groups))
     registry.register(OffsetDeleteHandler(groups: groups))
-    // Registered twice: first so that the list includes ApiVersions itself, then with that list.
-    registry.register(ApiVersionsHandler(apis: []))
-    registry.register(ApiVersionsHandler(apis: registry.supported))
+    let apis = (registry.supported + [(ApiKey.apiVersions.rawValue, ApiVersionsHandler.supportedVersions)]).sorted { $0.key < $1.key }
+    registry.register(ApiVersionsHandler(apis: apis))
 }

@@ -1,3 +1,4 @@
+import KafkaWire
 import DequeModule
 import KafkaProtocol
 import KafkaRecords
@@ -312,7 +313,7 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Commits in the background; failures are logged into the next `poll` only if `reportErrors`.
+    /// Commits in the background, without waiting; a failure is dropped (the next commit retries).
     public func commitAsync() {
         Task { try? await self.commit() }
     }

@@ -1,3 +1,4 @@
+import KafkaWire
 import DequeModule
 import KafkaProtocol
 import KafkaRecords
@@ -214,7 +215,7 @@ public final class KafkaProducer: Sendable {
                 topic.open[p] = batch
                 opened = batch.id
             }
-            batch.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? currentMillis())
+            batch.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? currentTimeMillis())
             batch.recordCount += 1
             batch.size += estimated
             if let callback {
