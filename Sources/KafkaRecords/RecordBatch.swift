@@ -326,7 +326,7 @@ public struct Record: Hashable, Sendable {
                 throw RecordBatchError.invalidRecord("header count \(headerCount)")
             }
             headers = []
-            headers.reserveCapacity(headerCount)
+            headers.reserveCapacity(min(headerCount, 64))
             for _ in 0..<headerCount {
                 guard let keyBytes = try Self.readVarintBytes(&body) else {
                     throw RecordBatchError.invalidRecord("null header key")

@@ -55,6 +55,7 @@ public final class Broker: Sendable {
         guard config.zookeeperConnect == nil else {
             throw ConfigError("zookeeper.connect is set, but multi-broker clusters through ZooKeeper are not available in this version; remove it to run a single node with embedded coordination")
         }
+        let descriptors = try DescriptorLimit.check(logDir: config.logDir)
         let logManager = try LogManager(logDir: config.logDir)
         let store = try EmbeddedCoordinationStore(file: config.logDir + "/samsa-cluster-metadata.json")
         let metadataStore = ClusterMetadataStore(store: store)
@@ -88,10 +89,12 @@ public final class Broker: Sendable {
         }
 
         let groups = GroupCoordinatorService(services: services, config: GroupCoordinatorService.config(from: config))
+        // Before listening: every offsets partition this broker leads answers
+        // COORDINATOR_LOAD_IN_PROGRESS until replayed, never "no committed offset".
+        groups.prepareLoading()
         var registry = HandlerRegistry()
         registerHandlers(&registry, services: services, groups: groups)
-        let server = KafkaServer(group: group, registry: registry, maxFrameSize: config.maxRequestSize,
-                                 maxInFlight: config.queuedMaxRequests, logger: logger)
+        let server = KafkaServer(group: group, registry: registry, limits: config.serverLimits, logger: logger)
         let listener = config.listener
         let port = try await server.start(host: listener.host, port: listener.port)
         if advertised.port == 0 {
@@ -110,7 +113,7 @@ public final class Broker: Sendable {
         logger.info("samsa broker \(brokerId) started", metadata: [
             "listening": "\(listener.host):\(port)", "advertised": "\(advertised.host):\(advertised.port == 0 ? port : advertised.port)",
             "data": "\(config.logDir)", "cluster": "\(clusterId)", "partitions": "\(logManager.partitions.count)",
-            "startup ms": "\(monotonicMillis() - started)",
+            "startup ms": "\(monotonicMillis() - started)", "open file limit": "\(descriptors.limit)",
         ])
         return broker
     }
@@ -145,6 +148,7 @@ public final class Broker: Sendable {
         scheduled.append(every(max(config.checkpointIntervalMs, 1000)) { try logManager.checkpoint() })
         let groups = self.groups
         scheduled.append(every(config.int64("offsets.retention.check.interval.ms") ?? 600_000) { groups.expireOffsets() })
+        scheduled.append(every(10_000) { groups.retryFailedLoads() })
         // Group session, join and sync timers.
         scheduled.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in groups.tick() })
         tasks.withLock { $0 = scheduled }

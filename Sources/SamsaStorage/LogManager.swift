@@ -73,13 +73,28 @@ public final class LogManager: Sendable {
     /// The log of `tp`, created empty if it does not exist.
     public func getOrCreate(_ tp: TopicPartition, config: LogConfig) throws -> PartitionLog {
         if let existing = log(tp) { return existing }
-        let log = try PartitionLog.open(directory: logDir + "/" + tp.directoryName, topicPartition: tp, config: config,
-                                        cleanShutdown: true)
+        let directory = logDir + "/" + tp.directoryName
+        let existed = FS.isDirectory(directory)
+        let log: PartitionLog
+        do {
+            log = try PartitionLog.open(directory: directory, topicPartition: tp, config: config, cleanShutdown: true)
+        } catch {
+            // A new partition that could not be opened (out of descriptors, disk full) leaves no folder behind.
+            if !existed { try? FS.removeTree(directory) }
+            throw error
+        }
         return logs.withLock { current in
             if let raced = current[tp] { return raced }
             current[tp] = log
             return log
         }
+    }
+
+    /// Removes the folder of a partition that is not open (what a failed creation left behind).
+    public func removeUnopened(_ tp: TopicPartition) throws {
+        guard log(tp) == nil else { return }
+        let directory = logDir + "/" + tp.directoryName
+        if FS.isDirectory(directory) { try FS.removeTree(directory) }
     }
 
     /// Deletes the partition's log and folder.
@@ -107,5 +122,7 @@ public final class LogManager: Sendable {
         for log in allLogs { _ = try log.close() }
         try checkpoint()
         try FS.writeAtomically(logDir + "/" + Self.cleanShutdownMarker, "")
+        // The directory is free for the next broker (in this process too) once shut down.
+        flock(lockFD, LOCK_UN)
     }
 }

@@ -97,6 +97,23 @@ public struct BrokerConfig: Sendable {
     public var deleteTopicEnable: Bool { bool("delete.topic.enable") }
     public var maxRequestSize: Int { int("socket.request.max.bytes") ?? 104_857_600 }
     public var queuedMaxRequests: Int { int("queued.max.requests") ?? 500 }
+    /// The network server's resource limits.
+    public var serverLimits: ServerLimits {
+        var l = ServerLimits()
+        l.maxFrameSize = maxRequestSize
+        l.maxInFlight = queuedMaxRequests
+        l.maxRequestBytes = int("queued.max.request.bytes").flatMap { $0 > 0 ? $0 : nil }
+        l.maxIdleMs = int64("connections.max.idle.ms").flatMap { $0 > 0 ? $0 : nil }
+        l.maxConnections = int("max.connections") ?? .max
+        l.maxConnectionsPerIp = int("max.connections.per.ip") ?? .max
+        for entry in (string("max.connections.per.ip.overrides") ?? "").split(separator: ",") {
+            let parts = entry.split(separator: ":")
+            if parts.count >= 2, let n = Int(String(parts.last!).trimmingSpaces) {
+                l.maxConnectionsPerIpOverrides[parts.dropLast().joined(separator: ":").trimmingSpaces] = n
+            }
+        }
+        return l
+    }
     public var retentionCheckIntervalMs: Int64 { int64("log.retention.check.interval.ms") ?? 300_000 }
     public var flushSchedulerIntervalMs: Int64 { int64("log.flush.scheduler.interval.ms") ?? 1000 }
     public var checkpointIntervalMs: Int64 { int64("log.flush.offset.checkpoint.interval.ms") ?? 60_000 }

@@ -94,10 +94,13 @@ public final class ReplicaManager: Sendable {
             for k in keys { all.removeValue(forKey: k) }
             return keys
         }
+        var firstError: (any Error)?
         for tp in removed {
-            try logManager.delete(tp)
+            // Every partition is removed even if one fails; the first failure is reported.
+            do { try logManager.delete(tp) } catch { firstError = firstError ?? error }
             purgatory.notify(tp, bytes: Int.max)
         }
+        if let firstError { throw firstError }
     }
 
     /// The partition, if this broker leads it; the Kafka error otherwise.

@@ -93,7 +93,20 @@ public final class TopicManager: Sendable {
             } catch {
                 throw KafkaError(.unknownServerError, "cannot create topic \(name): \(error)")
             }
-            do { try apply(record) } catch { throw KafkaError.from(error) }
+            do {
+                try apply(record)
+            } catch {
+                // Opening the partitions failed part-way (out of descriptors, disk full): undo it
+                // all, so the topic neither half-exists now nor comes back after a restart.
+                cache.remove(name)
+                try? replicas.removeTopic(name)
+                for p in replicaAssignment.indices { try? replicas.logManager.removeUnopened(TopicPartition(name, Int32(p))) }
+                do { try await store.deleteTopic(name) } catch let undo {
+                    throw KafkaError(.kafkaStorageError, "cannot create topic \(name): \(error); and removing what was created failed: \(undo)")
+                }
+                let e = KafkaError.from(error)
+                throw KafkaError(e.code == .unknownServerError ? .kafkaStorageError : e.code, "cannot create topic \(name): \(e.message ?? "\(error)")")
+            }
         }
         return Created(topic: TopicMetadata(record), configs: configs)
     }
