@@ -56,6 +56,16 @@ public final class Broker: Sendable {
             throw ConfigError("zookeeper.connect is set, but multi-broker clusters through ZooKeeper are not available in this version; remove it to run a single node with embedded coordination")
         }
         let logManager = try LogManager(logDir: config.logDir)
+        logManager.onEvent { event in
+            switch event {
+            case let .offline(path, reason):
+                logger.critical("log directory \(path) is offline: its partitions answer KAFKA_STORAGE_ERROR until a restart", metadata: ["reason": "\(reason)"])
+            case let .diskFull(path, free):
+                logger.error("log directory \(path) is full: writes are refused (reads go on) until space is freed", metadata: ["free bytes": "\(free)"])
+            case let .diskSpaceAvailable(path):
+                logger.notice("log directory \(path) accepts writes again")
+            }
+        }
         let store = try EmbeddedCoordinationStore(file: config.logDir + "/samsa-cluster-metadata.json")
         let metadataStore = ClusterMetadataStore(store: store)
         let brokerId = config.brokerId
