@@ -306,6 +306,77 @@ public final class PartitionLog: Sendable {
     }
 }
 
+// MARK: Cleaning (the log cleaner's view of a log)
+
+extension PartitionLog {
+    /// What the cleaner needs to plan a cleaning: the closed segments and the offsets around them.
+    struct CleanableView {
+        /// Every segment but the active one.
+        var segments: [LogSegment]
+        var logStartOffset: Int64
+        var activeBaseOffset: Int64
+        var highWatermark: Int64
+        var producers: ProducerStateManager
+        var config: LogConfig
+    }
+
+    func cleanableView() -> CleanableView? {
+        state.withLock { s in
+            guard !s.closed, !context.isOffline else { return nil }
+            return CleanableView(segments: Array(s.segments.dropLast()), logStartOffset: s.logStartOffset,
+                                 activeBaseOffset: s.segments.last!.baseOffset, highWatermark: s.highWatermark,
+                                 producers: s.producers, config: s.config)
+        }
+    }
+
+    /// Swaps the cleaned segment written at `cleanedPath` (fsynced, Kafka's `.cleaned`) in for the
+    /// consecutive segments `old` (identified by their files), as Kafka does: `.cleaned` → `.swap`,
+    /// the old `.log` files → `.deleted`, `.swap` → `.log`. A crash anywhere in between is finished
+    /// at the next start (a `.swap` replaces the segments in its offset range). Returns the files to
+    /// delete (outside the lock), or nil when the log changed meanwhile (nothing was done).
+    /// An I/O error half-way takes the log directory offline (the next start completes the swap).
+    func replaceSegments(_ old: [LogSegment], cleanedPath: String, cleaned: LogSegment) throws -> [String]? {
+        try ioLock.withLock { _ in
+            try state.withLock { s -> [String]? in
+                guard !s.closed, let first = old.first,
+                      let i = s.segments.firstIndex(where: { $0.baseOffset == first.baseOffset }),
+                      i + old.count < s.segments.count,
+                      zip(s.segments[i..<(i + old.count)], old).allSatisfy({ $0.file === $1.file })
+                else { return nil }
+                let swapPath = directory + "/" + LogSegment.fileName(first.baseOffset, ".log.swap")
+                let finalPath = directory + "/" + LogSegment.fileName(first.baseOffset, ".log")
+                do {
+                    try FS.rename(cleanedPath, swapPath)
+                    FS.syncDirectory(directory)
+                    var deleted: [String] = []
+                    for segment in old {
+                        try FS.rename(segment.logPath, segment.logPath + ".deleted")
+                        deleted.append(segment.logPath + ".deleted")
+                        try FS.remove(segment.indexPath)
+                        try FS.remove(segment.timeIndexPath)
+                    }
+                    try FS.rename(swapPath, finalPath)
+                    FS.syncDirectory(directory)
+                    let file = try FileDescriptorBox.open(finalPath, create: false)
+                    var segment = LogSegment(baseOffset: first.baseOffset, file: file, size: cleaned.size,
+                                             nextOffset: cleaned.nextOffset, createdAtMs: cleaned.createdAtMs)
+                    segment.offsetIndex = cleaned.offsetIndex
+                    segment.timeIndex = cleaned.timeIndex
+                    segment.maxTimestamp = cleaned.maxTimestamp
+                    segment.offsetOfMaxTimestamp = cleaned.offsetOfMaxTimestamp
+                    segment.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry
+                    segment.indexesDirty = true
+                    s.segments.replaceSubrange(i..<(i + old.count), with: [segment])
+                    return deleted
+                } catch {
+                    s.closed = true
+                    throw context.markOffline("swapping the cleaned segment of \(topicPartition) failed: \(error)")
+                }
+            }
+        }
+    }
+}
+
 /// What recovery did when a log was opened.
 public struct RecoveryReport: Sendable, Equatable {
     public var segmentsScanned = 0
@@ -659,7 +730,7 @@ extension PartitionLog {
             // Only segments wholly below the high watermark may go; an empty active segment stays.
             func upperBound(_ i: Int) -> Int64 { i + 1 < segments.count ? segments[i + 1].baseOffset : logEndOffset }
             if config.retentionMs >= 0 {
-                while deletable < segments.count, segments[deletable].size > 0,
+                while deletable < segments.count, segments[deletable].size > 0 || deletable < segments.count - 1,
                       upperBound(deletable) <= highWatermark,
                       now - segments[deletable].maxTimestamp > config.retentionMs {
                     deletable += 1
@@ -668,7 +739,7 @@ extension PartitionLog {
             if config.retentionBytes >= 0 {
                 var excess = segments.reduce(0) { $0 + Int64($1.size) } - config.retentionBytes
                 var bySize = 0
-                while bySize < segments.count, segments[bySize].size > 0, upperBound(bySize) <= highWatermark,
+                while bySize < segments.count, segments[bySize].size > 0 || bySize < segments.count - 1, upperBound(bySize) <= highWatermark,
                       excess >= Int64(segments[bySize].size) {
                     excess -= Int64(segments[bySize].size)
                     bySize += 1
@@ -811,6 +882,7 @@ extension PartitionLog {
                            highWatermark checkpointedHW: Int64?, cleanShutdown: Bool, now: Int64) throws -> RecoveryReport {
             var report = RecoveryReport()
             var bases: [Int64] = []
+            try Self.completeInterruptedSwaps(in: directory)
             for name in try FS.list(directory) {
                 if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") || name.hasSuffix(".swap") || name.hasSuffix(".cleaned") {
                     try FS.remove(directory + "/" + name)
@@ -880,6 +952,29 @@ extension PartitionLog {
             }
             recoveryPoint = logEndOffset
             return report
+        }
+
+        /// A crash while the cleaner swapped a cleaned segment in leaves `<base>.log.swap` (complete and
+        /// fsynced) next to some of the segments it replaces: those (the `.log` files whose base offset
+        /// lies in the swap's offset range) are deleted and the swap becomes `<base>.log`, as Kafka does.
+        static func completeInterruptedSwaps(in directory: String) throws {
+            let names = try FS.list(directory)
+            for name in names where name.hasSuffix(".log.swap") {
+                guard let base = Int64(name.dropLast(9)) else { try FS.remove(directory + "/" + name); continue }
+                let swapPath = directory + "/" + name
+                let file = try FileDescriptorBox.open(swapPath, create: false)
+                var scanner = BatchScanner(file: file, from: 0, to: try file.size(), chunkSize: 1 << 20)
+                var last = base
+                while let (_, header) = try? scanner.next() { last = max(last, header.lastOffset) }
+                for other in names where other.hasSuffix(".log") {
+                    guard let b = Int64(other.dropLast(4)), b >= base, b <= last else { continue }
+                    try FS.remove(directory + "/" + other)
+                    try FS.remove(directory + "/" + LogSegment.fileName(b, ".index"))
+                    try FS.remove(directory + "/" + LogSegment.fileName(b, ".timeindex"))
+                }
+                try FS.rename(swapPath, directory + "/" + LogSegment.fileName(base, ".log"))
+                FS.syncDirectory(directory)
+            }
         }
 
         /// Scans a whole segment checking every batch; truncates at the first bad one and rebuilds
