@@ -86,6 +86,10 @@ public final class Broker: Sendable {
             logger.info("recovered \(tp)", metadata: ["segments scanned": "\(report.segmentsScanned)", "batches": "\(report.batchesScanned)",
                                                      "bytes truncated": "\(report.bytesTruncated)"])
         }
+        // The log cleaner (compacted topics): one background thread, stopped by logManager.shutdown().
+        if config.bool("log.cleaner.enable") {
+            logManager.startCleaner(config.cleanerConfig) { error in logger.warning("log cleaner: \(error)") }
+        }
 
         // Then the cluster: id, this broker, topics.
         let clusterId = try await metadataStore.clusterId()

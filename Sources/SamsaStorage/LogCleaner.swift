@@ -169,7 +169,9 @@ public final class LogCleaner: Sendable {
 
     // MARK: Cleaning
 
-    struct Aborted: Error {}
+    struct Aborted: Error, CustomStringConvertible {
+        var description: String { "cleaning abandoned (the log changed meanwhile, or the cleaner is stopping); it is retried later" }
+    }
 
     private func clean(_ plan: Plan, now: Int64) throws -> CleanStats {
         let progress = Progress(throttle: Throttle(bytesPerSecond: config.ioMaxBytesPerSecond))

@@ -11,6 +11,7 @@ import Synchronization
 public final class LogManager: Sendable {
     public let logDir: String
     private let logs = Mutex<[TopicPartition: PartitionLog]>([:])
+    private let cleanerBox = Mutex<LogCleaner?>(nil)
     /// Held while a log is created or deleted, so a new log never opens a folder being deleted.
     private let creation = Mutex<Void>(())
     private let lockFD: CInt
@@ -152,10 +153,27 @@ public final class LogManager: Sendable {
         try CheckpointFile.writeOffsets(logDir + "/" + Self.highWatermarkCheckpoint, hws)
     }
 
+    /// Starts the log cleaner for the compacted logs of this directory (stopped by `shutdown`).
+    @discardableResult
+    public func startCleaner(_ config: CleanerConfig, onError: @escaping @Sendable (String) -> Void = { _ in }) -> LogCleaner {
+        let cleaner = cleanerBox.withLock { box -> LogCleaner in
+            if let running = box { return running }
+            let c = LogCleaner(manager: self, config: config)
+            box = c
+            return c
+        }
+        cleaner.start(onError: onError)
+        return cleaner
+    }
+
+    /// The running log cleaner, if started.
+    public var cleaner: LogCleaner? { cleanerBox.withLock { $0 } }
+
     /// Flushes and closes every log, writes the checkpoints and the clean-shutdown marker. Every log
     /// is closed even when one fails; then the first error is thrown and no marker is written (the
     /// next start recovers). An offline directory is never marked clean.
     public func shutdown() throws {
+        if let cleaner = cleanerBox.withLock({ box -> LogCleaner? in defer { box = nil }; return box }) { cleaner.shutdown() }
         var firstError: (any Error)?
         for log in allLogs {
             do { _ = try log.close() } catch { firstError = firstError ?? error }
