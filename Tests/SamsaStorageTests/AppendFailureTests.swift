@@ -296,3 +296,45 @@ func segmentBytesOnDisk(_ log: PartitionLog) -> Int {
         #expect(allFiles(dir) == [])
     }
 }
+
+@Suite struct AppendLockTests {
+    /// A roll's fsync of the old segment and the leader-epoch checkpoint run on the background
+    /// queue: while that fsync is stuck, appends (and ListOffsets by time) go on.
+    @Test func appendsGoOnWhileARolledSegmentIsBeingFsynced() throws {
+        let dir = temporaryDirectory()
+        defer { IOFaults.remove(under: dir) }
+        let gate = DispatchSemaphore(value: 0)
+        let blocked = DispatchSemaphore(value: 0)
+        IOFaults.install(under: dir) { op, _ in
+            if op == "fdatasync" {
+                blocked.signal()
+                _ = gate.wait(timeout: .now() + 20)
+            }
+            return nil
+        }
+        var config = LogConfig()
+        config.segmentBytes = 500
+        let log = try openLog(dir, config: config)
+        // The first append starts epoch 0: its checkpoint (and later the rolls) are flushed in the background.
+        try appendAndCommit(log, makeBatch(2, valueSize: 100), epoch: 0)
+        #expect(blocked.wait(timeout: .now() + 10) == .success, "no background fsync started")
+        // The background queue is now stuck in fdatasync; appends roll segments regardless.
+        let start = monotonicMillis()
+        for i in 0..<20 { try appendAndCommit(log, makeBatch(2, prefix: "p\(i)", valueSize: 100), epoch: 1) }
+        #expect(log.segmentCount > 3)
+        #expect(try log.offsetForTimestamp(0)?.offset == 0)
+        #expect(monotonicMillis() - start < 5_000)
+        #expect(log.offsets.recoveryPoint == 0)
+        IOFaults.remove(under: dir)
+        gate.signal()
+        log.waitForBackgroundWork()
+        // Once the fsyncs are through, the rolled segments are durable and their index files exist.
+        #expect(log.offsets.recoveryPoint >= log.segmentBaseOffsets.last!)
+        let names = try FS.list(dir + "/t-0")
+        for base in log.segmentBaseOffsets.dropLast() {
+            #expect(names.contains(LogSegment.fileName(base, ".index")))
+        }
+        #expect(names.contains("leader-epoch-checkpoint"))
+        #expect(try LeaderEpochCache.load(dir + "/t-0/leader-epoch-checkpoint").entries.map(\.epoch) == [0, 1])
+    }
+}
