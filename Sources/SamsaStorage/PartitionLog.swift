@@ -87,10 +87,11 @@ public final class PartitionLog: Sendable {
         let context = context ?? LogDirContext(path: String(directory[..<(directory.lastIndex(of: "/") ?? directory.endIndex)]))
         try context.checkOnline()
         try FS.makeDirectories(directory)
-        var s = State(name: topicPartition.description, directory: directory, config: config, context: context)
-        let report = try s.load(recoveryPoint: recoveryPoint, logStartOffset: logStartOffset,
-                                highWatermark: highWatermark, cleanShutdown: cleanShutdown, now: now)
-        return PartitionLog(topicPartition: topicPartition, directory: directory, context: context, state: s, report: report)
+        var loader = LogLoader(state: State(name: topicPartition.description, directory: directory, config: config, context: context),
+                               checkpointedRecovery: recoveryPoint, checkpointedStart: logStartOffset,
+                               checkpointedHW: highWatermark, cleanShutdown: cleanShutdown, now: now)
+        let report = try loader.load()
+        return PartitionLog(topicPartition: topicPartition, directory: directory, context: context, state: loader.state, report: report)
     }
 
     public var config: LogConfig { state.withLock { $0.config } }
@@ -876,155 +877,5 @@ extension PartitionLog {
             closed = true
         }
 
-        // MARK: Loading and recovery
-
-        mutating func load(recoveryPoint checkpointedRecovery: Int64, logStartOffset checkpointedStart: Int64,
-                           highWatermark checkpointedHW: Int64?, cleanShutdown: Bool, now: Int64) throws -> RecoveryReport {
-            var report = RecoveryReport()
-            var bases: [Int64] = []
-            try Self.completeInterruptedSwaps(in: directory)
-            for name in try FS.list(directory) {
-                if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") || name.hasSuffix(".swap") || name.hasSuffix(".cleaned") {
-                    try FS.remove(directory + "/" + name)
-                } else if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)) {
-                    bases.append(base)
-                }
-            }
-            bases.sort()
-            // Epochs first: recovery adds those of the batches it scans past the checkpoint.
-            if FS.exists(epochCheckpointPath) {
-                epochs = try LeaderEpochCache.load(epochCheckpointPath)
-            }
-            if bases.isEmpty {
-                segments = [try LogSegment.create(directory: directory, baseOffset: max(checkpointedStart, 0), now: now)]
-            }
-            var truncatedFrom: Int?
-            for (i, base) in bases.enumerated() {
-                let path = directory + "/" + LogSegment.fileName(base, ".log")
-                if truncatedFrom != nil {
-                    report.bytesTruncated += (try? FileDescriptorBox.open(path, create: false).size()) ?? 0
-                    try FS.remove(path)
-                    try FS.remove(directory + "/" + LogSegment.fileName(base, ".index"))
-                    try FS.remove(directory + "/" + LogSegment.fileName(base, ".timeindex"))
-                    continue
-                }
-                let file = try FileDescriptorBox.open(path, create: false)
-                let size = try file.size()
-                var segment = LogSegment(baseOffset: base, file: file, size: size, nextOffset: base, createdAtMs: now)
-                let nextBase = i + 1 < bases.count ? bases[i + 1] : Int64.max
-                let trusted = cleanShutdown || nextBase <= checkpointedRecovery
-                if trusted, let index = try FS.readFile(segment.indexPath).flatMap({ OffsetIndex.load($0, segmentSize: size) }),
-                   let timeIndex = try FS.readFile(segment.timeIndexPath).flatMap({ TimeIndex.load($0) }),
-                   index.count == timeIndex.count {
-                    segment.offsetIndex = index
-                    segment.timeIndex = timeIndex
-                    do {
-                        try segment.rebuildTail()
-                    } catch {
-                        // The tail is not what the index says: recover this segment fully.
-                        if try recover(&segment, report: &report) { truncatedFrom = i }
-                    }
-                } else {
-                    if try recover(&segment, report: &report) { truncatedFrom = i }
-                }
-                if segment.size > 0 {
-                    var firstScanner = BatchScanner(file: file, from: 0, to: segment.size, chunkSize: RecordBatchHeader.size)
-                    if let first = try? firstScanner.next() {
-                        segment.createdAtMs = first.1.maxTimestamp > 0 ? first.1.maxTimestamp : now
-                    }
-                }
-                segments.append(segment)
-            }
-            if truncatedFrom != nil {
-                report.truncatedAt = segments.last?.nextOffset
-            }
-            // A whole empty segment can remain after a torn first batch; keep it as the active segment.
-            logEndOffset = segments.last!.nextOffset
-            logStartOffset = min(max(checkpointedStart, segments.first!.baseOffset), logEndOffset)
-            highWatermark = min(checkpointedHW ?? logEndOffset, logEndOffset)
-            highWatermark = max(highWatermark, logStartOffset)
-            let before = epochs
-            epochs.truncateFromEnd(endOffset: logEndOffset)
-            if epochs != before || report.segmentsScanned > 0 { epochsChanged() }
-            report.producerBatchesReplayed = try rebuildProducerState()
-            if !cleanShutdown || truncatedFrom != nil {
-                for segment in segments where segment.nextOffset > checkpointedRecovery { try segment.file.sync() }
-            }
-            recoveryPoint = logEndOffset
-            return report
-        }
-
-        /// A crash while the cleaner swapped a cleaned segment in leaves `<base>.log.swap` (complete and
-        /// fsynced) next to some of the segments it replaces: those (the `.log` files whose base offset
-        /// lies in the swap's offset range) are deleted and the swap becomes `<base>.log`, as Kafka does.
-        static func completeInterruptedSwaps(in directory: String) throws {
-            let names = try FS.list(directory)
-            for name in names where name.hasSuffix(".log.swap") {
-                guard let base = Int64(name.dropLast(9)) else { try FS.remove(directory + "/" + name); continue }
-                let swapPath = directory + "/" + name
-                let file = try FileDescriptorBox.open(swapPath, create: false)
-                var scanner = BatchScanner(file: file, from: 0, to: try file.size(), chunkSize: 1 << 20)
-                var last = base
-                while let (_, header) = try? scanner.next() { last = max(last, header.lastOffset) }
-                for other in names where other.hasSuffix(".log") {
-                    guard let b = Int64(other.dropLast(4)), b >= base, b <= last else { continue }
-                    try FS.remove(directory + "/" + other)
-                    try FS.remove(directory + "/" + LogSegment.fileName(b, ".index"))
-                    try FS.remove(directory + "/" + LogSegment.fileName(b, ".timeindex"))
-                }
-                try FS.rename(swapPath, directory + "/" + LogSegment.fileName(base, ".log"))
-                FS.syncDirectory(directory)
-            }
-        }
-
-        /// Scans a whole segment checking every batch; truncates at the first bad one and rebuilds
-        /// the indexes. Returns true when it truncated.
-        mutating func recover(_ segment: inout LogSegment, report: inout RecoveryReport) throws -> Bool {
-            report.segmentsScanned += 1
-            segment.offsetIndex = OffsetIndex()
-            segment.timeIndex = TimeIndex()
-            segment.maxTimestamp = -1
-            segment.offsetOfMaxTimestamp = -1
-            segment.bytesSinceIndexEntry = 0
-            segment.indexesDirty = true
-            let fullSize = segment.size
-            var scanner = BatchScanner(file: segment.file, from: 0, to: fullSize, chunkSize: 1 << 20)
-            var validEnd = 0
-            var next = segment.baseOffset
-            var truncated = false
-            while true {
-                do {
-                    guard let (position, header) = try scanner.next(validate: true) else { break }
-                    guard header.baseOffset >= next || position == 0, header.recordCount > 0 else {
-                        throw RecordBatchError.invalidRecord("offsets go backwards at position \(position)")
-                    }
-                    segment.size = position
-                    segment.didAppend(header, baseOffset: header.baseOffset, position: position, size: header.totalSize,
-                                      maxTimestamp: header.maxTimestamp, indexInterval: config.indexIntervalBytes,
-                                      now: segment.createdAtMs)
-                    next = header.lastOffset + 1
-                    validEnd = position + header.totalSize
-                    report.batchesScanned += 1
-                    epochs.assign(epoch: header.partitionLeaderEpoch, startOffset: header.baseOffset)
-                } catch {
-                    truncated = true
-                    break
-                }
-            }
-            if truncated || validEnd < fullSize {
-                report.bytesTruncated += fullSize - validEnd
-                try segment.file.truncate(to: validEnd)
-                truncated = true
-            }
-            segment.size = validEnd
-            segment.nextOffset = validEnd == 0 ? segment.baseOffset : next
-            do {
-                try segment.writeIndexes()
-            } catch let e as StorageError where e.isOutOfSpace {
-                // A full disk: the indexes live in memory and are written later. Start-up goes on.
-                context.reportDiskFull()
-            }
-            return truncated
-        }
     }
 }
