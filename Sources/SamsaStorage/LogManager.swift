@@ -130,10 +130,14 @@ public final class LogManager: Sendable {
             log.markDeleted()
             let target = logDir + "/" + Self.deletedFolderName(tp)
             try FS.rename(log.directory, target)
-            FS.syncDirectory(logDir)
             return target
         }
-        if let renamed { context.inBackground { _ = try? FS.removeTree(renamed) } }
+        if let renamed {
+            context.inBackground { [logDir] in
+                FS.syncDirectory(logDir)
+                _ = try? FS.removeTree(renamed)
+            }
+        }
     }
 
     /// Waits until the background work queued so far (deletions, roll completion) has run.
