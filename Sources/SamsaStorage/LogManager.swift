@@ -143,8 +143,15 @@ public final class LogManager: Sendable {
     /// Waits until the background work queued so far (deletions, roll completion) has run.
     public func waitForBackgroundWork() { context.waitForBackgroundWork() }
 
-    /// Writes the offset checkpoints (done periodically and at shutdown).
+    /// Writes the offset checkpoints (done periodically). On a full disk they are skipped (the
+    /// older ones stay valid; the full disk is reported once through `onEvent`, not thrown each time).
     public func checkpoint() throws {
+        do { try writeCheckpoints() } catch let e as StorageError where e.isOutOfSpace {
+            context.reportDiskFull()
+        }
+    }
+
+    func writeCheckpoints() throws {
         var recovery: [TopicPartition: Int64] = [:], starts: [TopicPartition: Int64] = [:], hws: [TopicPartition: Int64] = [:]
         for log in allLogs {
             let o = log.offsets
@@ -185,7 +192,7 @@ public final class LogManager: Sendable {
         context.waitForBackgroundWork()
         if let firstError { throw firstError }
         try context.checkOnline()
-        try checkpoint()
+        try writeCheckpoints()
         try FS.writeAtomically(logDir + "/" + Self.cleanShutdownMarker, "")
     }
 }

@@ -338,3 +338,22 @@ func segmentBytesOnDisk(_ log: PartitionLog) -> Int {
         #expect(try LeaderEpochCache.load(dir + "/t-0/leader-epoch-checkpoint").entries.map(\.epoch) == [0, 1])
     }
 }
+
+@Suite struct CheckpointOnFullDiskTests {
+    @Test func periodicCheckpointsOnAFullDiskReportOnceAndDoNotThrow() throws {
+        let fs = try SmallFileSystem(kilobytes: 256)
+        let manager = try LogManager(logDir: fs.path + "/data")
+        try manager.loadAll { _ in LogConfig() }
+        let log = try manager.getOrCreate(TopicPartition("t", 0), config: LogConfig())
+        try appendAndCommit(log, makeBatch(3))
+        log.waitForBackgroundWork()
+        fs.fill()
+        for _ in 0..<3 { try manager.checkpoint() }
+        let full = manager.context.events.filter { if case .diskFull = $0 { return true } else { return false } }
+        #expect(full.count == 1)
+        #expect(allFiles(fs.path).filter { $0.hasSuffix(".tmp") } == [])
+        // A shutdown on the full disk is not marked clean (the next start recovers from the old checkpoints).
+        #expect(throws: StorageError.self) { try manager.shutdown() }
+        #expect(!FS.exists(fs.path + "/data/" + LogManager.cleanShutdownMarker))
+    }
+}
