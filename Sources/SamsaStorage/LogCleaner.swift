@@ -61,6 +61,9 @@ public final class LogCleaner: Sendable {
     private let totals = Mutex<CleanStats>(CleanStats())
     /// Which log instance each partition's checkpoint was last written for (this run).
     private let cleaned = Mutex<[TopicPartition: ObjectIdentifier]>([:])
+    /// Logs whose cleaning failed with an error (not an abandoned attempt): skipped until restart,
+    /// as Kafka marks them uncleanable, so that one bad log does not starve the others.
+    private let uncleanable = Mutex<Set<TopicPartition>>([])
 
     static let checkpointFile = "cleaner-offset-checkpoint"
 
@@ -115,7 +118,8 @@ public final class LogCleaner: Sendable {
     }
 
     func plan(_ log: PartitionLog, now: Int64) -> Plan? {
-        guard let view = log.cleanableView(), view.config.compact, !view.segments.isEmpty else { return nil }
+        guard !uncleanable.withLock({ $0.contains(log.topicPartition) }),
+              let view = log.cleanableView(), view.config.compact, !view.segments.isEmpty else { return nil }
         let id = ObjectIdentifier(log)
         let checkpoint = checkpoints.withLock { c -> Int64 in
             // A log deleted and created again under the same name starts from its beginning.
@@ -156,8 +160,15 @@ public final class LogCleaner: Sendable {
     public func cleanDirtiest(now: Int64 = currentTimeMillis()) throws -> (TopicPartition, CleanStats)? {
         let plans = manager.allLogs.compactMap { plan($0, now: now) }.filter(\.due)
         guard let best = plans.max(by: { $0.ratio < $1.ratio }) else { return nil }
-        let stats = try clean(best, now: now)
-        return (best.log.topicPartition, stats)
+        do {
+            let stats = try clean(best, now: now)
+            return (best.log.topicPartition, stats)
+        } catch let e as Aborted {
+            throw e
+        } catch {
+            uncleanable.withLock { _ = $0.insert(best.log.topicPartition) }
+            throw UncleanableLog(topicPartition: best.log.topicPartition, error: "\(error)")
+        }
     }
 
     /// Cleans `log` now if it has anything dirty (whatever its ratio), for tests and tools.
@@ -168,6 +179,12 @@ public final class LogCleaner: Sendable {
     }
 
     // MARK: Cleaning
+
+    struct UncleanableLog: Error, CustomStringConvertible {
+        var topicPartition: TopicPartition
+        var error: String
+        var description: String { "cannot clean \(topicPartition) (skipped until restart): \(error)" }
+    }
 
     struct Aborted: Error, CustomStringConvertible {
         var description: String { "cleaning abandoned (the log changed meanwhile, or the cleaner is stopping); it is retried later" }
