@@ -209,6 +209,59 @@ func compactConfig(segmentBytes: Int = 600) -> LogConfig {
         }
     }
 
+    @Test func aCompactedLogReadsTheSameAfterACleanOrUncleanRestart() throws {
+        for clean in [true, false] {
+            let dir = temporaryDirectory()
+            let tp = TopicPartition("c", 0)
+            var expected: [StoredRecord] = []
+            do {
+                let manager = try LogManager(logDir: dir)
+                try manager.loadAll { _ in compactConfig() }
+                let log = try manager.getOrCreate(tp, config: compactConfig())
+                for round in 0..<15 {
+                    try appendAndCommit(log, keyedBatch((0..<3).map { ("k\($0)", Optional("r\(round)")) }, codec: .gzip))
+                }
+                try LogCleaner(manager: manager).clean(log)
+                expected = try readRecords(log).records
+                if clean { try manager.shutdown() } else { log.waitForBackgroundWork() }
+            }
+            let manager = try LogManager(logDir: dir)
+            try manager.loadAll { _ in compactConfig() }
+            let log = try #require(manager.log(tp))
+            log.updateHighWatermark(log.logEndOffset)
+            #expect(log.recoveryReport.bytesTruncated == 0)
+            #expect(try readRecords(log).records == expected)
+            // A read at an offset inside a gap returns the batches from the next record on.
+            let gap = try #require((1..<log.logEndOffset).first { o in !expected.contains { $0.offset == o } })
+            var reader = RecordBatchReader(try log.readBatches(from: gap, maxBytes: 1 << 20), allowsPartialTrailingBatch: true)
+            var firstRead: Int64?
+            while firstRead == nil, let batch = try reader.next() {
+                try batch.forEachRecord { r in
+                    let o = batch.header.baseOffset + Int64(r.offsetDelta)
+                    if firstRead == nil, o >= gap { firstRead = o }
+                }
+            }
+            #expect(firstRead == expected.first { $0.offset >= gap }?.offset)
+            #expect(try log.append(keyedBatch([("k0", "after")]), leaderEpoch: 0).firstOffset == 45)
+        }
+    }
+
+    @Test func compactAndDeleteAppliesRetentionToo() throws {
+        var config = compactConfig()
+        config.retentionMs = 60_000
+        let (_, manager, log) = try setUp(config)
+        let now: Int64 = 1_800_000_000_000
+        for i in 0..<10 { try appendAndCommit(log, keyedBatch([("old\(i)", "v")], timestamp: now - 3_600_000), now: now) }
+        try log.rollIfExpired(now: now + config.segmentMs)
+        for i in 0..<10 { try appendAndCommit(log, keyedBatch([("k", "\(i)")], timestamp: now), now: now) }
+        try LogCleaner(manager: manager).clean(log, now: now)
+        try log.applyRetention(now: now)
+        let records = try readRecords(log).records
+        #expect(!records.contains { $0.key?.hasPrefix("old") == true })
+        #expect(records.filter { $0.key == "k" }.last?.value == "9")
+        #expect(log.logStartOffset > 0)
+    }
+
     @Test func anAbandonedCleanedFileIsRemovedAtStart() throws {
         let (_, manager, log) = try setUp(compactConfig())
         for round in 0..<6 { try appendAndCommit(log, keyedBatch([("k", "r\(round)")])) }
