@@ -89,7 +89,8 @@ public final class LogCleaner: Sendable {
             do { cleaned = try cleanDirtiest() != nil } catch {
                 onError("\(error)")
             }
-            scheduleNext(after: cleaned ? 0 : config.backoffMs, onError: onError)
+            // A backoff of 0 would spin on an idle broker: at least 10 ms between idle checks.
+            scheduleNext(after: cleaned ? 0 : max(config.backoffMs, 10), onError: onError)
         }
     }
 
