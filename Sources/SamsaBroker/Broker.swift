@@ -57,6 +57,16 @@ public final class Broker: Sendable {
         }
         let descriptors = try DescriptorLimit.check(logDir: config.logDir)
         let logManager = try LogManager(logDir: config.logDir)
+        logManager.onEvent { event in
+            switch event {
+            case let .offline(path, reason):
+                logger.critical("log directory \(path) is offline: its partitions answer KAFKA_STORAGE_ERROR until a restart", metadata: ["reason": "\(reason)"])
+            case let .diskFull(path, free):
+                logger.error("log directory \(path) is full: writes are refused (reads go on) until space is freed", metadata: ["free bytes": "\(free)"])
+            case let .diskSpaceAvailable(path):
+                logger.notice("log directory \(path) accepts writes again")
+            }
+        }
         let store = try EmbeddedCoordinationStore(file: config.logDir + "/samsa-cluster-metadata.json")
         let metadataStore = ClusterMetadataStore(store: store)
         let brokerId = config.brokerId
@@ -76,6 +86,10 @@ public final class Broker: Sendable {
         for (tp, report) in reports.sorted(by: { $0.key < $1.key }) where report.bytesTruncated > 0 || report.segmentsScanned > 0 {
             logger.info("recovered \(tp)", metadata: ["segments scanned": "\(report.segmentsScanned)", "batches": "\(report.batchesScanned)",
                                                      "bytes truncated": "\(report.bytesTruncated)"])
+        }
+        // The log cleaner (compacted topics): one background thread, stopped by logManager.shutdown().
+        if config.bool("log.cleaner.enable") {
+            logManager.startCleaner(config.cleanerConfig) { error in logger.warning("log cleaner: \(error)") }
         }
 
         // Then the cluster: id, this broker, topics.
