@@ -54,6 +54,9 @@ public enum RecordBatchError: Error, Hashable, Sendable, CustomStringConvertible
     case unknownCompression(Int16)
     case decompressionFailed(String)
     case invalidRecord(String)
+    /// Records refused one by one (Kafka's LogValidator, KIP-467): INVALID_RECORD, or
+    /// INVALID_TIMESTAMP when any of them has a timestamp out of range. The batch is refused whole.
+    case recordErrors(code: KafkaErrorCode, message: String, errors: [RecordError])
 
     public var kafkaErrorCode: KafkaErrorCode {
         switch self {
@@ -62,6 +65,7 @@ public enum RecordBatchError: Error, Hashable, Sendable, CustomStringConvertible
         case .unknownCompression: return .unsupportedCompressionType
         case .decompressionFailed: return .corruptMessage
         case .invalidRecord: return .invalidRecord
+        case let .recordErrors(code, _, _): return code
         }
     }
 
@@ -77,6 +81,7 @@ public enum RecordBatchError: Error, Hashable, Sendable, CustomStringConvertible
         case let .unknownCompression(raw): return "unknown compression codec \(raw)"
         case let .decompressionFailed(why): return "cannot decompress records: \(why)"
         case let .invalidRecord(why): return "invalid record: \(why)"
+        case let .recordErrors(_, message, _): return message
         }
     }
 }

@@ -55,6 +55,11 @@ public final class Broker: Sendable {
         guard config.zookeeperConnect == nil else {
             throw ConfigError("zookeeper.connect is set, but multi-broker clusters through ZooKeeper are not available in this version; remove it to run a single node with embedded coordination")
         }
+        let unused = config.unusedKeys
+        if !unused.isEmpty {
+            // As Kafka does with properties it does not know: warn, ignore, start anyway.
+            logger.warning("these configs were supplied but are not used by this broker (unknown or unsupported; ignored): \(unused.joined(separator: ", "))")
+        }
         let descriptors = try DescriptorLimit.check(logDir: config.logDir)
         let logManager = try LogManager(logDir: config.logDir)
         logManager.onEvent { event in
@@ -160,6 +165,14 @@ public final class Broker: Sendable {
             if !due.isEmpty { _ = flusher.flush(due, on: loop) }
         })
         scheduled.append(every(max(config.checkpointIntervalMs, 1000)) { try logManager.checkpoint() })
+        // producer.id.expiration.ms: idle producers' state is forgotten (Kafka's producer expiration).
+        let producerExpirationMs = config.int64("producer.id.expiration.ms") ?? 86_400_000
+        scheduled.append(every(config.int64("producer.id.expiration.check.interval.ms") ?? 600_000) {
+            let now = currentTimeMillis()
+            for partition in replicas.allPartitions {
+                partition.log.removeExpiredProducers(now: now, expirationMs: producerExpirationMs)
+            }
+        })
         let groups = self.groups
         scheduled.append(every(config.int64("offsets.retention.check.interval.ms") ?? 600_000) { groups.expireOffsets() })
         scheduled.append(every(10_000) { groups.retryFailedLoads() })

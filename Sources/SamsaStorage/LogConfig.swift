@@ -1,3 +1,5 @@
+import KafkaRecords
+
 /// How one partition log behaves: Kafka's topic-level configs that storage needs.
 /// The broker resolves topic overrides over broker defaults and hands the result here.
 public struct LogConfig: Sendable, Equatable {
@@ -35,6 +37,12 @@ public struct LogConfig: Sendable, Equatable {
     public var minCompactionLagMs: Int64 = 0
     /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is older is cleaned whatever its ratio.
     public var maxCompactionLagMs: Int64 = .max
+    /// `compression.type`: nil (`producer`) keeps batches as the producer compressed them; a codec
+    /// (`uncompressed` is `.none`) makes appends re-compress batches written in another codec.
+    public var compression: CompressionCodec? = nil
+    /// `compression.gzip.level` / `.lz4.level` / `.zstd.level` (KIP-390) of the `compression`
+    /// codec, used when re-compressing; nil: the codec's default.
+    public var compressionLevel: Int? = nil
 
     public init() {}
 }

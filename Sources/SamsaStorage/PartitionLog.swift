@@ -116,9 +116,14 @@ public final class PartitionLog: Sendable {
     /// Offsets are assigned from the log end; every batch is stamped with `leaderEpoch`.
     /// Throws `diskFull` when the file system is full (the log is left as it was) and
     /// `logDirOffline` once the directory is offline.
-    public func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64 = currentTimeMillis()) throws -> LogAppendResult {
+    ///
+    /// Every batch is validated as Kafka's LogValidator does (`AppendOrigin.client` adds the checks
+    /// Kafka makes on produced batches) and, when the topic's `compression.type` names a codec,
+    /// batches in another codec are re-compressed (header fields kept).
+    public func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64 = currentTimeMillis(),
+                       origin: AppendOrigin = .client) throws -> LogAppendResult {
         try context.checkOnline()
-        let (result, followUp) = try state.withLock { try $0.append(records, leaderEpoch: leaderEpoch, now: now) }
+        let (result, followUp) = try state.withLock { try $0.append(records, leaderEpoch: leaderEpoch, now: now, origin: origin) }
         context.writeSucceeded()
         if let followUp { scheduleFlush(upTo: followUp) }
         return result
@@ -205,6 +210,13 @@ public final class PartitionLog: Sendable {
         deleteFiles(of: removed)
         if rolled { scheduleFlush(upTo: logEndOffset) }
         return removed.count
+    }
+
+    /// Forgets the state of producers idle for `expirationMs` (`producer.id.expiration.ms`).
+    /// Returns how many were removed.
+    @discardableResult
+    public func removeExpiredProducers(now: Int64 = currentTimeMillis(), expirationMs: Int64) -> Int {
+        state.withLock { $0.producers.removeExpired(now: now, expirationMs: expirationMs) }
     }
 
     /// Rolls the active segment if it is too old (`segment.ms`), without waiting for an append.
@@ -478,30 +490,41 @@ extension PartitionLog {
 
         /// Appends, returning what happened and, after a roll or a new leader epoch, the offset up
         /// to which the caller should flush in the background.
-        mutating func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64) throws -> (LogAppendResult, Int64?) {
+        mutating func append(_ input: ByteBuffer, leaderEpoch: Int32, now: Int64, origin: AppendOrigin) throws -> (LogAppendResult, Int64?) {
             guard !closed else { throw StorageError.logClosed(name) }
+            var records = input
             var batches: [(header: RecordBatchHeader, at: Int)] = []
             var totalBytes = 0, recordCount = 0
-            var reader = RecordBatchReader(records)
+            var reader = RecordBatchReader(input)
+            let policy = RecordValidationPolicy(now: now, compacted: config.compact, logAppendTime: config.logAppendTime,
+                                                timestampBeforeMaxMs: config.timestampBeforeMaxMs,
+                                                timestampAfterMaxMs: config.timestampAfterMaxMs,
+                                                fromClient: origin == .client, topicPartition: name)
+            // Batches re-compressed for `compression.type` (by index); the others are written as received.
+            var converted: [Int: ByteBuffer] = [:]
             do {
-                while let batch = try reader.next() {
-                    let h = batch.header
+                while var batch = try reader.next() {
                     guard batch.bytes.readableBytes <= config.maxMessageBytes else {
                         throw StorageError.messageTooLarge(size: batch.bytes.readableBytes, max: config.maxMessageBytes)
                     }
                     try batch.validate()
-                    guard h.recordCount > 0, h.lastOffsetDelta == h.recordCount - 1 else {
-                        throw StorageError.invalidBatch(.invalidRecord(
-                            "batch says \(h.recordCount) records but last offset delta \(h.lastOffsetDelta)"))
-                    }
-                    if !config.logAppendTime, h.attributes.timestampType == .createTime {
-                        if config.timestampBeforeMaxMs != .max, h.baseTimestamp < now - config.timestampBeforeMaxMs {
-                            throw StorageError.invalidTimestamp("timestamp \(h.baseTimestamp) is more than message.timestamp.before.max.ms before now")
+                    try batch.validateBatchHeader(policy)
+                    let uncompressed = try batch.validateRecords(policy)
+                    if let target = config.compression, let source = batch.header.attributes.compression, source != target,
+                       !(source == .none && batch.header.attributes.isControl) {
+                        let bytes: ByteBuffer
+                        do {
+                            bytes = try batch.recompressed(to: target, level: config.compressionLevel, uncompressed: uncompressed)
+                        } catch {
+                            throw StorageError.invalidBatch(.decompressionFailed("cannot compress records with \(target): \(error)"))
                         }
-                        if config.timestampAfterMaxMs != .max, h.maxTimestamp > now + config.timestampAfterMaxMs {
-                            throw StorageError.invalidTimestamp("timestamp \(h.maxTimestamp) is more than message.timestamp.after.max.ms after now")
+                        guard bytes.readableBytes <= config.maxMessageBytes else {
+                            throw StorageError.messageTooLarge(size: bytes.readableBytes, max: config.maxMessageBytes)
                         }
+                        converted[batches.count] = bytes
+                        batch = try RecordBatch(from: bytes)
                     }
+                    let h = batch.header
                     if h.producerId >= 0 {
                         let previous = batches.last(where: { $0.header.producerId == h.producerId })?.header
                         if let dup = try producers.check(h, previous: previous, partition: name) {
@@ -518,6 +541,21 @@ extension PartitionLog {
                 throw StorageError.invalidBatch(e)
             }
             guard !batches.isEmpty else { throw StorageError.invalidBatch(.invalidRecord("no record batches")) }
+            if !converted.isEmpty {
+                // Some batches were re-compressed: write from one buffer holding every batch in order.
+                var combined = ByteBuffer()
+                combined.reserveCapacity(totalBytes)
+                for (i, batch) in batches.enumerated() {
+                    let at = combined.writerIndex
+                    if let bytes = converted[i] {
+                        combined.writeImmutableBuffer(bytes)
+                    } else {
+                        combined.writeImmutableBuffer(input.getSlice(at: input.readerIndex + batch.at, length: batch.header.totalSize)!)
+                    }
+                    batches[i].at = at
+                }
+                records = combined
+            }
 
             var followUp: Int64?
             if let active = segments.last, active.size > 0,
@@ -581,7 +619,8 @@ extension PartitionLog {
             let firstOffset = logEndOffset
             var offset = firstOffset, at = position
             for batch in batches {
-                let h = batch.header
+                var h = batch.header
+                if stampTime { h.maxTimestamp = now }
                 segments[last].didAppend(h, baseOffset: offset, position: at, size: h.totalSize,
                                          maxTimestamp: stampTime ? now : h.maxTimestamp,
                                          indexInterval: config.indexIntervalBytes, now: now)

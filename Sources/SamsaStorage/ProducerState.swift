@@ -120,6 +120,16 @@ public struct ProducerStateManager: Sendable, Equatable {
 
     mutating func removeAll() { producers.removeAll() }
 
+    /// Forgets producers idle for `producer.id.expiration.ms`: those whose last batch's timestamp
+    /// is at least `expirationMs` before `now` (Kafka's removeExpiredProducers; the timestamp is
+    /// the batch's max timestamp, as Kafka keeps). Returns how many were removed.
+    @discardableResult
+    public mutating func removeExpired(now: Int64, expirationMs: Int64) -> Int {
+        let before = producers.count
+        producers = producers.filter { now - $0.value.lastTimestamp < expirationMs }
+        return before - producers.count
+    }
+
     // Snapshot file: "SPS1", count, then per producer: pid, epoch, lastTimestamp, batch count, batches;
     // a CRC32C of everything before it at the end.
     func snapshot() -> ByteBuffer {

@@ -1,4 +1,5 @@
 import KafkaProtocol
+import KafkaRecords
 import SamsaStorage
 
 /// A `host:port` listener (Kafka's `PLAINTEXT://host:port` form is accepted).
@@ -179,7 +180,32 @@ public struct BrokerConfig: Sendable {
         if let v = topicValue("min.cleanable.dirty.ratio", overrides: overrides).flatMap({ Double($0.trimmingSpaces) }) { c.minCleanableDirtyRatio = v }
         if let v = long("min.compaction.lag.ms") { c.minCompactionLagMs = v }
         if let v = long("max.compaction.lag.ms") { c.maxCompactionLagMs = v }
+        let (codec, levelKey) = Self.compressionTarget(topicValue("compression.type", overrides: overrides) ?? "producer")
+        c.compression = codec
+        // Only a level set explicitly (topic or broker) is passed on; otherwise the codec's default.
+        if let levelKey, let text = overrides[levelKey] ?? values[levelKey], let level = Int(text.trimmingSpaces) {
+            c.compressionLevel = level
+        }
         return c
+    }
+
+    /// `compression.type` as a codec (nil for `producer`) and the name of its level config.
+    static func compressionTarget(_ type: String) -> (CompressionCodec?, String?) {
+        switch type.trimmingSpaces {
+        case "uncompressed": return (CompressionCodec.none, nil)
+        case "gzip": return (.gzip, "compression.gzip.level")
+        case "snappy": return (.snappy, nil)
+        case "lz4": return (.lz4, "compression.lz4.level")
+        case "zstd": return (.zstd, "compression.zstd.level")
+        default: return (nil, nil)
+        }
+    }
+
+    /// Keys set (properties file or `-o`) that this broker does not read: Kafka's broker settings
+    /// Samsa has no use for, or typos. Kafka warns about and ignores such keys; so does Samsa
+    /// (`Broker.start` logs them), so a Kafka server.properties works unchanged.
+    public var unusedKeys: [String] {
+        values.keys.filter { Self.brokerDefinitions[$0] == nil }.sorted()
     }
 
     /// The log cleaner's settings (`log.cleaner.*`).

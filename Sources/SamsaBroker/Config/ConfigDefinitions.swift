@@ -24,6 +24,13 @@ public struct ConfigDefinition: Sendable {
     public var minimum: Double?
     public var readOnly: Bool = false
     public var sensitive: Bool = false
+    /// Inclusive upper bound for numbers.
+    public var maximum: Double? = nil
+    /// A number accepted outside [minimum, maximum] (gzip's -1, zlib's default level).
+    public var alsoAllowed: Int64? = nil
+    /// Why a value is valid for Kafka but not something Samsa can honour (e.g. tiered storage),
+    /// or nil: such values are refused with INVALID_CONFIG instead of being kept and ignored.
+    public var unsupported: (@Sendable (String) -> String?)? = nil
 
     /// Why `value` is not acceptable, or nil.
     public func problem(with value: String) -> String? {
@@ -35,7 +42,9 @@ public struct ConfigDefinition: Sendable {
             guard let n = Int64(value.trimmingSpaces), n <= bits, n >= -bits - 1 else {
                 return "Invalid value \(value) for configuration \(name): Not a number of type \(type == .long ? "LONG" : type == .int ? "INT" : "SHORT")"
             }
+            if n == alsoAllowed { break }
             if let minimum, Double(n) < minimum { return "Invalid value \(value) for configuration \(name): Value must be at least \(Int64(minimum))" }
+            if let maximum, Double(n) > maximum { return "Invalid value \(value) for configuration \(name): Value must be no more than \(Int64(maximum))" }
         case .double:
             guard let d = Double(value.trimmingSpaces) else { return "Invalid value \(value) for configuration \(name): Not a number of type DOUBLE" }
             if let minimum, d < minimum { return "Invalid value \(value) for configuration \(name): Value must be at least \(minimum)" }
@@ -50,7 +59,7 @@ public struct ConfigDefinition: Sendable {
                 return "Invalid value \(value) for configuration \(name): String must be one of: \(allowed.joined(separator: ", "))"
             }
         }
-        return nil
+        return unsupported?(value)
     }
 }
 
@@ -69,6 +78,9 @@ private let longMax = String(Int64.max)
 public let topicConfigDefinitions: [ConfigDefinition] = [
     .init(name: "cleanup.policy", type: .list, defaultValue: "delete", documentation: "The retention policy of old log segments: delete, compact (the log cleaner keeps the latest record per key), or both.", brokerSynonym: "log.cleanup.policy", allowed: ["delete", "compact"]),
     .init(name: "compression.type", type: .string, defaultValue: "producer", documentation: "The final compression of the topic's batches; 'producer' keeps what the producer sent.", brokerSynonym: "compression.type", allowed: ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+    .init(name: "compression.gzip.level", type: .int, defaultValue: "-1", documentation: "The gzip level batches are re-compressed at when compression.type is gzip (-1: zlib's default).", brokerSynonym: "compression.gzip.level", minimum: 1, maximum: 9, alsoAllowed: -1),
+    .init(name: "compression.lz4.level", type: .int, defaultValue: "9", documentation: "The lz4 level batches are re-compressed at when compression.type is lz4.", brokerSynonym: "compression.lz4.level", minimum: 1, maximum: 17),
+    .init(name: "compression.zstd.level", type: .int, defaultValue: "3", documentation: "The zstd level batches are re-compressed at when compression.type is zstd.", brokerSynonym: "compression.zstd.level", minimum: -131072, maximum: 22),
     .init(name: "delete.retention.ms", type: .long, defaultValue: "86400000", documentation: "How long delete tombstones are kept on compacted topics.", brokerSynonym: "log.cleaner.delete.retention.ms", minimum: 0),
     .init(name: "file.delete.delay.ms", type: .long, defaultValue: "60000", documentation: "How long to wait before deleting a file from the file system.", brokerSynonym: "log.segment.delete.delay.ms", minimum: 0),
     .init(name: "flush.messages", type: .long, defaultValue: longMax, documentation: "Force an fsync after this many messages. 1 makes every produce wait for its fsync (appends arriving together share one).", brokerSynonym: "log.flush.interval.messages", minimum: 1),
@@ -87,7 +99,8 @@ public let topicConfigDefinitions: [ConfigDefinition] = [
     .init(name: "min.compaction.lag.ms", type: .long, defaultValue: "0", documentation: "The shortest a message stays uncompacted.", brokerSynonym: "log.cleaner.min.compaction.lag.ms", minimum: 0),
     .init(name: "min.insync.replicas", type: .int, defaultValue: "1", documentation: "The fewest in-sync replicas that must acknowledge an acks=all write.", brokerSynonym: "min.insync.replicas", minimum: 1),
     .init(name: "preallocate", type: .boolean, defaultValue: "false", documentation: "Preallocate segment files.", brokerSynonym: "log.preallocate"),
-    .init(name: "remote.storage.enable", type: .boolean, defaultValue: "false", documentation: "Tiered storage (not supported).", brokerSynonym: nil),
+    .init(name: "remote.storage.enable", type: .boolean, defaultValue: "false", documentation: "Tiered storage (not supported: only false is accepted).", brokerSynonym: nil,
+          unsupported: { $0 == "true" ? "Invalid value true for configuration remote.storage.enable: tiered storage is not supported by this broker" : nil }),
     .init(name: "retention.bytes", type: .long, defaultValue: "-1", documentation: "Delete the oldest segments while a partition is bigger than this; -1: no limit.", brokerSynonym: "log.retention.bytes"),
     .init(name: "retention.ms", type: .long, defaultValue: "604800000", documentation: "Delete segments whose newest record is older than this; -1: keep forever.", brokerSynonym: "log.retention.ms", minimum: -1),
     .init(name: "segment.bytes", type: .int, defaultValue: "1073741824", documentation: "Roll to a new segment file at this size.", brokerSynonym: "log.segment.bytes", minimum: 14),
@@ -115,6 +128,9 @@ public let brokerConfigDefinitions: [ConfigDefinition] = [
     .init(name: "delete.topic.enable", type: .boolean, defaultValue: "true", documentation: "Allow DeleteTopics."),
     .init(name: "log.cleanup.policy", type: .list, defaultValue: "delete", documentation: "Default cleanup.policy.", allowed: ["delete", "compact"]),
     .init(name: "compression.type", type: .string, defaultValue: "producer", documentation: "Default compression.type.", allowed: ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+    .init(name: "compression.gzip.level", type: .int, defaultValue: "-1", documentation: "Default compression.gzip.level.", minimum: 1, maximum: 9, alsoAllowed: -1),
+    .init(name: "compression.lz4.level", type: .int, defaultValue: "9", documentation: "Default compression.lz4.level.", minimum: 1, maximum: 17),
+    .init(name: "compression.zstd.level", type: .int, defaultValue: "3", documentation: "Default compression.zstd.level.", minimum: -131072, maximum: 22),
     .init(name: "log.segment.bytes", type: .int, defaultValue: "1073741824", documentation: "Default segment.bytes.", minimum: 14),
     .init(name: "log.roll.ms", type: .long, defaultValue: nil, documentation: "Default segment.ms (default: log.roll.hours).", minimum: 1),
     .init(name: "log.roll.hours", type: .int, defaultValue: "168", documentation: "Default segment.ms in hours.", minimum: 1),
@@ -169,5 +185,6 @@ public let brokerConfigDefinitions: [ConfigDefinition] = [
     .init(name: "group.max.session.timeout.ms", type: .int, defaultValue: "1800000", documentation: "The longest session timeout a member may ask for."),
     .init(name: "group.max.size", type: .int, defaultValue: "2147483647", documentation: "The most members a group may have.", minimum: 1),
     .init(name: "transactional.id.expiration.ms", type: .int, defaultValue: "604800000", documentation: "How long an idle transactional id is kept.", minimum: 1),
-    .init(name: "producer.id.expiration.ms", type: .int, defaultValue: "86400000", documentation: "How long an idle producer id's state is kept.", minimum: 1),
+    .init(name: "producer.id.expiration.ms", type: .int, defaultValue: "86400000", documentation: "How long an idle producer id's state is kept: a producer whose last write is older is forgotten (its next write must start a new sequence).", minimum: 1),
+    .init(name: "producer.id.expiration.check.interval.ms", type: .int, defaultValue: "600000", documentation: "How often idle producer ids are looked for.", minimum: 1, readOnly: true),
 ]

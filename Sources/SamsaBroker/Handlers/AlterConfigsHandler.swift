@@ -11,7 +11,8 @@ struct AlterConfigsHandler: APIHandler {
         return .later(context.eventLoop.makeFutureWithTask {
             var response = AlterConfigsResponse()
             for resource in request.resources {
-                var result = AlterConfigsResponse.AlterConfigsResourceResponse(resourceType: resource.resourceType, resourceName: resource.resourceName)
+                var result = AlterConfigsResponse.AlterConfigsResourceResponse(errorMessage: nil, resourceType: resource.resourceType,
+                                                                               resourceName: resource.resourceName)
                 do {
                     guard resource.resourceType == ConfigDescriber.topicResource else { throw ConfigAlteration.brokerUnsupported }
                     var configs: [String: String] = [:]

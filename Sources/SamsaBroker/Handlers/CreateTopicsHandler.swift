@@ -15,7 +15,8 @@ struct CreateTopicsHandler: APIHandler {
             var seen: [String: Int] = [:]
             for t in request.topics { seen[t.name, default: 0] += 1 }
             for t in request.topics {
-                var result = CreateTopicsResponse.CreatableTopicResult(name: t.name)
+                // Kafka answers a null error message on success (the schema's default is "").
+                var result = CreateTopicsResponse.CreatableTopicResult(name: t.name, errorMessage: nil)
                 do {
                     if seen[t.name, default: 0] > 1 { throw KafkaError(.invalidRequest, "Create topics request from client contains duplicate topic name \(t.name)") }
                     var configs: [String: String] = [:]

@@ -17,7 +17,8 @@ struct FindCoordinatorHandler: APIHandler {
         return .later(context.eventLoop.makeFutureWithTask {
             var coordinators: [FindCoordinatorResponse.Coordinator] = []
             for key in keys {
-                var c = FindCoordinatorResponse.Coordinator(key: key, nodeId: -1, host: "", port: -1)
+                // Kafka sets the message to Errors.NONE.message(), "NONE", on success (never "").
+                var c = FindCoordinatorResponse.Coordinator(key: key, nodeId: -1, host: "", port: -1, errorCode: 0, errorMessage: "NONE")
                 do {
                     switch request.keyType {
                     case Self.groupKey:

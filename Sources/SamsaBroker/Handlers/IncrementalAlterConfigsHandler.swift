@@ -13,7 +13,7 @@ struct IncrementalAlterConfigsHandler: APIHandler {
         return .later(context.eventLoop.makeFutureWithTask {
             var response = IncrementalAlterConfigsResponse()
             for resource in request.resources {
-                var result = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(resourceType: resource.resourceType,
+                var result = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(errorMessage: nil, resourceType: resource.resourceType,
                                                                                          resourceName: resource.resourceName)
                 do {
                     guard resource.resourceType == ConfigDescriber.topicResource else { throw ConfigAlteration.brokerUnsupported }

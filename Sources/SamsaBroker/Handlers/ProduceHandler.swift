@@ -1,5 +1,6 @@
 import KafkaProtocol
 import NIOCore
+import KafkaRecords
 import SamsaStorage
 
 /// Produce 0–11 (0–2 advertised as Kafka 4 does, answered with UNSUPPORTED_VERSION): appends each
@@ -39,6 +40,10 @@ struct ProduceHandler: APIHandler {
                     let e = KafkaError.from(error)
                     pr.errorCode = e.code.rawValue
                     pr.errorMessage = e.message
+                    // KIP-467 (v8+): which records of the batch were refused, and why.
+                    if case let StorageError.invalidBatch(.recordErrors(_, _, errors)) = error {
+                        pr.recordErrors = errors.map { .init(batchIndex: $0.batchIndex, batchIndexErrorMessage: $0.message) }
+                    }
                     pr.baseOffset = -1
                     pr.logAppendTimeMs = -1
                     pr.logStartOffset = -1
