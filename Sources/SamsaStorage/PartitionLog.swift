@@ -123,7 +123,9 @@ public final class PartitionLog: Sendable {
     public func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64 = currentTimeMillis(),
                        origin: AppendOrigin = .client) throws -> LogAppendResult {
         try context.checkOnline()
-        let (result, followUp) = try state.withLock { try $0.append(records, leaderEpoch: leaderEpoch, now: now, origin: origin) }
+        // Validation, decompression and re-compression happen before the append lock is taken.
+        let prepared = try State.prepare(records, config: config, name: topicPartition.description, now: now, origin: origin)
+        let (result, followUp) = try state.withLock { try $0.append(prepared, leaderEpoch: leaderEpoch, now: now) }
         context.writeSucceeded()
         if let followUp { scheduleFlush(upTo: followUp) }
         return result
@@ -488,11 +490,19 @@ extension PartitionLog {
 
         // MARK: Append
 
-        /// Appends, returning what happened and, after a roll or a new leader epoch, the offset up
-        /// to which the caller should flush in the background.
-        mutating func append(_ input: ByteBuffer, leaderEpoch: Int32, now: Int64, origin: AppendOrigin) throws -> (LogAppendResult, Int64?) {
-            guard !closed else { throw StorageError.logClosed(name) }
-            var records = input
+        /// Batches validated (and re-compressed for `compression.type`) before the append lock is
+        /// taken: the bytes to write and each batch's header and position in them.
+        struct PreparedAppend {
+            var records: ByteBuffer
+            var batches: [(header: RecordBatchHeader, at: Int)]
+            var totalBytes: Int
+            var recordCount: Int
+        }
+
+        /// Validates every batch as Kafka's LogValidator does (decompressing compressed ones) and
+        /// re-compresses those whose codec differs from `compression.type`. Needs no log state, so
+        /// it runs outside the log's lock.
+        static func prepare(_ input: ByteBuffer, config: LogConfig, name: String, now: Int64, origin: AppendOrigin) throws -> PreparedAppend {
             var batches: [(header: RecordBatchHeader, at: Int)] = []
             var totalBytes = 0, recordCount = 0
             var reader = RecordBatchReader(input)
@@ -524,37 +534,46 @@ extension PartitionLog {
                         converted[batches.count] = bytes
                         batch = try RecordBatch(from: bytes)
                     }
-                    let h = batch.header
-                    if h.producerId >= 0 {
-                        let previous = batches.last(where: { $0.header.producerId == h.producerId })?.header
-                        if let dup = try producers.check(h, previous: previous, partition: name) {
-                            return (LogAppendResult(firstOffset: dup.firstOffset, lastOffset: dup.lastOffset, logAppendTime: -1,
-                                                    logStartOffset: logStartOffset, recordCount: 0, bytes: 0,
-                                                    isDuplicate: true, needsFlush: false), nil)
-                        }
-                    }
-                    batches.append((h, batch.bytes.readerIndex - records.readerIndex))
+                    batches.append((batch.header, batch.bytes.readerIndex - input.readerIndex))
                     totalBytes += batch.bytes.readableBytes
-                    recordCount += Int(h.recordCount)
+                    recordCount += Int(batch.header.recordCount)
                 }
             } catch let e as RecordBatchError {
                 throw StorageError.invalidBatch(e)
             }
             guard !batches.isEmpty else { throw StorageError.invalidBatch(.invalidRecord("no record batches")) }
-            if !converted.isEmpty {
-                // Some batches were re-compressed: write from one buffer holding every batch in order.
-                var combined = ByteBuffer()
-                combined.reserveCapacity(totalBytes)
-                for (i, batch) in batches.enumerated() {
-                    let at = combined.writerIndex
-                    if let bytes = converted[i] {
-                        combined.writeImmutableBuffer(bytes)
-                    } else {
-                        combined.writeImmutableBuffer(input.getSlice(at: input.readerIndex + batch.at, length: batch.header.totalSize)!)
-                    }
-                    batches[i].at = at
+            guard !converted.isEmpty else {
+                return PreparedAppend(records: input, batches: batches, totalBytes: totalBytes, recordCount: recordCount)
+            }
+            // Some batches were re-compressed: write from one buffer holding every batch in order.
+            var combined = ByteBuffer()
+            combined.reserveCapacity(totalBytes)
+            for (i, batch) in batches.enumerated() {
+                let at = combined.writerIndex
+                if let bytes = converted[i] {
+                    combined.writeImmutableBuffer(bytes)
+                } else {
+                    combined.writeImmutableBuffer(input.getSlice(at: input.readerIndex + batch.at, length: batch.header.totalSize)!)
                 }
-                records = combined
+                batches[i].at = at
+            }
+            return PreparedAppend(records: combined, batches: batches, totalBytes: totalBytes, recordCount: recordCount)
+        }
+
+        /// Appends prepared batches, returning what happened and, after a roll or a new leader
+        /// epoch, the offset up to which the caller should flush in the background.
+        mutating func append(_ prepared: PreparedAppend, leaderEpoch: Int32, now: Int64) throws -> (LogAppendResult, Int64?) {
+            guard !closed else { throw StorageError.logClosed(name) }
+            let records = prepared.records, batches = prepared.batches
+            let totalBytes = prepared.totalBytes, recordCount = prepared.recordCount
+            for (i, batch) in batches.enumerated() where batch.header.producerId >= 0 {
+                let h = batch.header
+                let previous = batches[..<i].last(where: { $0.header.producerId == h.producerId })?.header
+                if let dup = try producers.check(h, previous: previous, partition: name) {
+                    return (LogAppendResult(firstOffset: dup.firstOffset, lastOffset: dup.lastOffset, logAppendTime: -1,
+                                            logStartOffset: logStartOffset, recordCount: 0, bytes: 0,
+                                            isDuplicate: true, needsFlush: false), nil)
+                }
             }
 
             var followUp: Int64?

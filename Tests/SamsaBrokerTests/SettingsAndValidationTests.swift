@@ -86,6 +86,12 @@ struct UnexpectedOutcome: Error {}
             let deleted = try await Self.call(DeleteTopicsHandler(services: services), request, version: version)
             #expect(deleted.responses[0].errorCode == 0 && deleted.responses[0].errorMessage == nil, "DeleteTopics v\(version)")
         }
+        // DescribeConfigs is the other way round: Kafka never sets the message on success, so it
+        // goes out as the schema's default, "" (ConfigHelperUtils.createResponseConfig).
+        let described = try await Self.call(DescribeConfigsHandler(services: services),
+                                            DescribeConfigsRequest(resources: [.init(resourceType: 2, resourceName: "nulls-7", configurationKeys: nil)]),
+                                            version: 4)
+        #expect(described.results[0].errorCode == 0 && described.results[0].errorMessage == "")
         // An error still carries its message.
         let failed = try await Self.createTopic(broker, "nulls-7")
         #expect(failed.errorCode == KafkaErrorCode.topicAlreadyExists.rawValue && failed.errorMessage?.isEmpty == false)
