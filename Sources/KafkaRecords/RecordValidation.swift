@@ -139,8 +139,11 @@ extension RecordBatch {
         if !policy.logAppendTime {
             let ts = h.attributes.timestampType == .logAppendTime ? h.maxTimestamp : h.baseTimestamp &+ record.timestampDelta
             guard ts != -1 else { return nil }
-            let lower = policy.now - policy.timestampBeforeMaxMs  // now >= 0: no overflow
-            let upper = policy.timestampAfterMaxMs >= Int64.max - policy.now ? Int64.max : policy.now + policy.timestampAfterMaxMs
+            // Saturating: the limits default to Int64.max.
+            let (below, underflow) = policy.now.subtractingReportingOverflow(policy.timestampBeforeMaxMs)
+            let (above, overflow) = policy.now.addingReportingOverflow(policy.timestampAfterMaxMs)
+            let lower = underflow ? Int64.min : below
+            let upper = overflow ? Int64.max : above
             if ts < lower || ts > upper {
                 return "Timestamp \(ts) of message with offset \(record.offsetDelta) is out of range. The timestamp should be within [\(lower), \(upper)]"
             }

@@ -7,6 +7,12 @@ public struct LogConfig: Sendable, Equatable {
     public var segmentBytes: Int = 1_073_741_824
     /// `segment.ms`: roll a non-empty active segment older than this.
     public var segmentMs: Int64 = 604_800_000
+    /// `segment.jitter.ms`: a segment rolls up to this much before `segment.ms` (each segment its own
+    /// amount, so many partitions created together do not all roll at once).
+    public var segmentJitterMs: Int64 = 0
+    /// `segment.index.bytes`: a segment rolls once its offset index (8 bytes an entry) or time
+    /// index (12 bytes an entry) would not fit in this many bytes, as Kafka's full index does.
+    public var segmentIndexBytes: Int = 10_485_760
     /// `retention.ms`: delete segments whose newest record is older; -1 keeps forever.
     public var retentionMs: Int64 = 604_800_000
     /// `retention.bytes`: delete oldest segments while the log is bigger; -1 means no limit.
@@ -45,4 +51,22 @@ public struct LogConfig: Sendable, Equatable {
     public var compressionLevel: Int? = nil
 
     public init() {}
+}
+
+extension LogConfig {
+    /// How old the segment starting at `baseOffset` may grow before it rolls: `segment.ms` minus
+    /// that segment's jitter, a pseudo-random amount below min(`segment.jitter.ms`, `segment.ms`)
+    /// derived from its base offset (Kafka draws it at random when the segment is created).
+    public func rollAfterMs(_ baseOffset: Int64) -> Int64 {
+        guard segmentJitterMs > 0, segmentMs > 0 else { return segmentMs }
+        var x = UInt64(bitPattern: baseOffset) &+ 0x9E37_79B9_7F4A_7C15  // splitmix64
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        x ^= x >> 31
+        return segmentMs - Int64(x % UInt64(min(segmentJitterMs, segmentMs)))
+    }
+
+    /// Entries the offset index (8 bytes each) and the time index (12 bytes each) of a segment hold.
+    public var maxIndexEntries: Int { max(segmentIndexBytes / 8, 1) }
+    public var maxTimeIndexEntries: Int { max(segmentIndexBytes / 12, 1) }
 }

@@ -224,7 +224,7 @@ public final class PartitionLog: Sendable {
     /// Rolls the active segment if it is too old (`segment.ms`), without waiting for an append.
     public func rollIfExpired(now: Int64 = currentTimeMillis()) throws {
         let rolled = try state.withLock { s -> Bool in
-            if let active = s.segments.last, active.size > 0, now - active.createdAtMs >= s.config.segmentMs {
+            if let active = s.segments.last, active.size > 0, now - active.createdAtMs >= s.config.rollAfterMs(active.baseOffset) {
                 try s.roll(now: now)
                 return true
             }
@@ -579,7 +579,8 @@ extension PartitionLog {
             var followUp: Int64?
             if let active = segments.last, active.size > 0,
                active.size + totalBytes > config.segmentBytes
-                || now - active.createdAtMs >= config.segmentMs
+                || now - active.createdAtMs >= config.rollAfterMs(active.baseOffset)
+                || active.offsetIndex.count >= config.maxIndexEntries || active.timeIndex.count >= config.maxTimeIndexEntries
                 || logEndOffset + Int64(recordCount) - active.baseOffset > Int64(Int32.max) {
                 // Only the new (empty) segment file is created here; nothing has moved if it fails.
                 do { try roll(now: now) } catch { throw context.classify(error) }

@@ -104,7 +104,7 @@ struct UnexpectedOutcome: Error {}
         let broker = try await startBroker(dir: dir.path)
         let services = broker.services
         let invalidConfig = KafkaErrorCode.invalidConfig.rawValue
-        for configs in [["no.such.setting": "1"], ["remote.storage.enable": "true"], ["compression.zstd.level": "99"],
+        for configs in [["no.such.setting": "1"], ["remote.storage.enable": "true"], ["preallocate": "true"], ["compression.zstd.level": "99"],
                         ["compression.gzip.level": "0"], ["compression.lz4.level": "18"], ["message.format.version": "3.0"]] {
             let result = try await Self.createTopic(broker, "cfg", configs)
             #expect(result.errorCode == invalidConfig, "\(configs) was accepted")
@@ -134,6 +134,9 @@ struct UnexpectedOutcome: Error {}
         #expect(config.unusedKeys == ["log.retention.hourz", "num.io.threads", "socket.send.buffer.bytes"])
         #expect(throws: ConfigError.self) { try BrokerConfig(["compression.type": "brotli"]) }
         #expect(throws: ConfigError.self) { try BrokerConfig(["compression.zstd.level": "23"]) }
+        #expect(throws: ConfigError.self) { try BrokerConfig(["log.preallocate": "true"]) }
+        let segments = try BrokerConfig(["log.roll.jitter.ms": "5000"]).logConfig(overrides: ["segment.index.bytes": "4096"])
+        #expect(segments.segmentJitterMs == 5000 && segments.segmentIndexBytes == 4096)
     }
 
     @Test func compressionTypeResolvesToALogConfig() throws {

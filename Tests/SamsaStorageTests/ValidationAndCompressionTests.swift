@@ -144,3 +144,40 @@ import Testing
         #expect(state.removeExpired(now: 0, expirationMs: 1) == 0)
     }
 }
+
+/// `segment.jitter.ms` and `segment.index.bytes` are honoured, not only accepted.
+@Suite struct SegmentSettingsTests {
+    @Test func segmentJitterRollsSegmentsBeforeSegmentMs() throws {
+        var config = LogConfig()
+        config.segmentMs = 10_000
+        #expect(config.rollAfterMs(0) == 10_000, "no jitter by default")
+        config.segmentJitterMs = 8_000
+        let limits = (0..<200).map { config.rollAfterMs(Int64($0) * 1000) }
+        #expect(limits.allSatisfy { $0 > 2_000 && $0 <= 10_000 })
+        #expect(Set(limits).count > 100, "each segment gets its own jitter")
+        #expect(config.rollAfterMs(5000) == config.rollAfterMs(5000), "stable for a segment (across restarts too)")
+
+        // A log whose active segment's jitter is J rolls at segment.ms - J, not at segment.ms.
+        let log = try openLog(temporaryDirectory(), config: config)
+        let t0 = currentTimeMillis()
+        _ = try log.append(makeBatch(1, timestamp: t0), leaderEpoch: 0, now: t0)
+        let limit = config.rollAfterMs(0)
+        #expect(limit < 10_000, "the test needs a segment with jitter")
+        try log.rollIfExpired(now: t0 + limit - 1)
+        #expect(log.segmentCount == 1)
+        try log.rollIfExpired(now: t0 + limit)
+        #expect(log.segmentCount == 2)
+    }
+
+    @Test func aFullIndexRollsTheSegment() throws {
+        var config = LogConfig()
+        config.indexIntervalBytes = 0  // an index entry per batch
+        config.segmentIndexBytes = 8 * 4  // four offset index entries (two time index entries: 12 bytes each)
+        let log = try openLog(temporaryDirectory(), config: config)
+        let t0 = currentTimeMillis()
+        for i in 0..<12 { _ = try log.append(makeBatch(1, timestamp: t0 + Int64(i)), leaderEpoch: 0, now: t0) }
+        #expect(log.segmentCount > 1, "segment.index.bytes=32 never rolled the segment")
+        log.updateHighWatermark(log.logEndOffset)
+        #expect(try readAll(log).map(\.0) == Array(0..<12))
+    }
+}

@@ -160,6 +160,8 @@ public struct BrokerConfig: Sendable {
         var c = LogConfig()
         if let v = long("segment.bytes") { c.segmentBytes = Int(v) }
         if let v = long("segment.ms") { c.segmentMs = v }
+        if let v = long("segment.jitter.ms") { c.segmentJitterMs = v }
+        if let v = long("segment.index.bytes") { c.segmentIndexBytes = Int(v) }
         if let v = long("retention.ms") { c.retentionMs = v }
         if let v = long("retention.bytes") { c.retentionBytes = v }
         if let v = long("max.message.bytes") { c.maxMessageBytes = Int(v) }
