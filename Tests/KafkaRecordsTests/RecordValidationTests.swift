@@ -154,3 +154,32 @@ import Testing
         }
     }
 }
+
+/// Hostile records sections: validation throws or accepts, never traps or over-reads.
+@Suite struct RecordValidationFuzzTests {
+    @Test func mutatedRecordsNeverCrashValidation() throws {
+        var b = RecordBatchBuilder()
+        for i in 0..<8 {
+            b.append(key: i % 3 == 0 ? nil : ByteBuffer(string: "key\(i)"), value: ByteBuffer(string: "value-\(i)"),
+                     headers: i % 2 == 0 ? [RecordHeader(key: "h", value: ByteBuffer(string: "x"))] : [], timestamp: 1_700_000_000_000 + Int64(i))
+        }
+        let original = Array(b.build().readableBytesView)
+        var rng = SystemRandomNumberGenerator()
+        let policy = RecordValidationPolicy(now: 1_700_000_000_000, compacted: true, timestampBeforeMaxMs: 1000, timestampAfterMaxMs: 1000)
+        var refused = 0
+        for _ in 0..<5000 {
+            var bytes = original
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let at = Int.random(in: RecordBatchHeader.size..<bytes.count, using: &rng)
+                bytes[at] = [0x00, 0x01, 0x7F, 0x80, 0xFF, UInt8.random(in: 0...255, using: &rng)].randomElement(using: &rng)!
+            }
+            var buffer = ByteBuffer(bytes: bytes)
+            buffer.setInteger(CRC32C.checksum(buffer, at: RecordBatchHeader.attributesOffset,
+                                              length: buffer.readableBytes - RecordBatchHeader.attributesOffset),
+                              at: RecordBatchHeader.crcOffset, endianness: .big)
+            let batch = try RecordBatch(from: buffer)
+            do { try batch.validateRecords(policy) } catch is RecordBatchError { refused += 1 }
+        }
+        #expect(refused > 0)
+    }
+}
