@@ -147,7 +147,8 @@ def test_compression_type_recompresses(broker, topic_codec, producer_codec, expe
 
 def test_unknown_and_unsupported_topic_settings_are_invalid_config(broker):
     admin = confluent_admin(broker.bootstrap)
-    for config in [{"no.such.setting": "1"}, {"remote.storage.enable": "true"}, {"compression.zstd.level": "99"}]:
+    for config in [{"no.such.setting": "1"}, {"remote.storage.enable": "true"}, {"preallocate": "true"},
+                   {"compression.zstd.level": "99"}]:
         fs = admin.create_topics([NewTopic("bad-config", 1, 1, config=config)], operation_timeout=10)
         with pytest.raises(KafkaException) as e:
             fs["bad-config"].result(timeout=20)
