@@ -355,3 +355,58 @@ def test_create_topics_failing_part_way_leaves_nothing_behind(broker_factory):
         assert "too-many" not in str(meta)
         assert "small-after" in str(meta)
     assert not list(broker.data_dir.glob("too-many-*"))
+
+
+# ---- full disk ----------------------------------------------------------------------------------
+
+
+KAFKA_STORAGE_ERROR = 56
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 4 MiB tmpfs of the test's own (the tests run as root), unmounted afterwards."""
+    mnt = tmp_path / "small-fs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot mount a tmpfs for the full-disk test: {r.stderr}"
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_full_disk_is_logged_and_the_broker_restarts_on_it(broker_factory, tmp_path, small_fs):
+    """Issue 17 item 4: producing onto a full log dir fails with KAFKA_STORAGE_ERROR and loses
+    nothing acknowledged; the full disk is logged once with its path; a clean shutdown leaves no
+    temporary files; the broker starts again on the still-full disk, serves the acknowledged
+    records and refuses only writes."""
+    from samsa_interop import Broker
+    broker = Broker(small_fs / "data", tmp_path / "full.stderr.log",
+                    overrides={"log.segment.bytes": str(512 * 1024)}).start()
+    acked = 0
+    value = b"v" * 4000
+    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+        assert [(n, e) for n, e, _ in kr.create_topics_v4(conn, [("fill", 1, {})])] == [("fill", 0)]
+        for _ in range(2000):
+            r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
+            if r.error_code != 0:
+                assert r.error_code == KAFKA_STORAGE_ERROR, f"got error {r.error_code}"
+                break
+            assert r.base_offset == acked
+            acked += 4
+        else:
+            raise AssertionError("a 4 MiB file system never filled up")
+    assert acked > 0
+    log = broker.stderr_since_start()
+    assert "is full" in log and str(small_fs) in log, log[-2000:]
+    assert log.count("is full") == 1, "the full disk is reported once, not per request"
+    assert broker.stop() == 0
+    strays = [p for p in (small_fs / "data").rglob("*") if p.name.endswith(".tmp")]
+    assert not strays, f"temporary files left behind: {strays}"
+
+    broker.start()
+    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+        got = kr.fetch_all_records(conn, "fill", 0, 0, acked)
+        assert len(got) == acked and all(r.value == value for r in got)
+        r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
+        assert r.error_code == KAFKA_STORAGE_ERROR
+    broker.close()
