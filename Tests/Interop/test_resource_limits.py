@@ -410,3 +410,61 @@ def test_full_disk_is_logged_and_the_broker_restarts_on_it(broker_factory, tmp_p
         r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
         assert r.error_code == KAFKA_STORAGE_ERROR
     broker.close()
+
+
+# ---- delete under load ------------------------------------------------------------------------
+
+
+def test_delete_topic_while_producers_write_with_auto_create(broker_factory):
+    """Issue 17 item 5: deleting a topic while producers keep writing to it (auto-create on, so
+    the topic comes straight back) always reports success — the old partition folders are
+    renamed `...-delete` and removed in the background, so a new topic of the same name never
+    meets the old files — and the broker stays healthy."""
+    import threading
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient
+    broker = broker_factory(**{"auto.create.topics.enable": "true", "num.partitions": "3"})
+    topic = "churn"
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def produce():
+        p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "message.timeout.ms": 5000,
+                      "topic.metadata.refresh.interval.ms": 200})
+        while not stop.is_set():
+            try:
+                p.produce(topic, b"x" * 100)
+            except BufferError:
+                pass
+            p.poll(0.001)
+        p.flush(5)
+
+    threads = [threading.Thread(target=produce) for _ in range(2)]
+    for t in threads:
+        t.start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    deleted = 0
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline and deleted < 8:
+        md = admin.list_topics(timeout=5)
+        if topic not in md.topics or md.topics[topic].error is not None:
+            time.sleep(0.1)
+            continue
+        fut = admin.delete_topics([topic], operation_timeout=5)[topic]
+        try:
+            fut.result(timeout=10)
+            deleted += 1
+        except Exception as e:  # noqa: BLE001 - every failure is collected and reported
+            msg = str(e)
+            if "UNKNOWN_TOPIC" not in msg:
+                errors.append(msg)
+        time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors, f"topic deletion failed under load: {errors}"
+    assert deleted >= 3, f"only {deleted} deletions happened"
+    assert "Directory not empty" not in broker.stderr_since_start()
+    healthy(broker)
+    # Renamed folders are removed in the background.
+    wait_until(lambda: not list(broker.data_dir.glob("*-delete")), timeout=15, message="-delete folders removed")
