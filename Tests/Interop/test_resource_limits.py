@@ -409,6 +409,29 @@ def test_full_disk_is_logged_and_the_broker_restarts_on_it(broker_factory, tmp_p
         assert len(got) == acked and all(r.value == value for r in got)
         r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
         assert r.error_code == KAFKA_STORAGE_ERROR
+    # Visible to operators: DescribeLogDirs (kafka-python's admin) shows the log dir, the
+    # partition's size and the volume's usable bytes (v4).
+    from kafka.admin import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        resp = admin.describe_log_dirs()
+        text = repr(resp)
+        assert "fill" in text and str(small_fs) in text, text
+    finally:
+        admin.close()
+    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+        r = conn.roundtrip_flexible(35, 4, kr.uvarint(0) + kr.NO_TAGS)  # all topics
+        r.i32()  # throttle
+        assert r.i16() == 0
+        (err, path, topics, total, usable), = r.compact_array(
+            lambda x: (x.i16(), x.compact_string(),
+                       x.compact_array(lambda t: (t.compact_string(), t.compact_array(
+                           lambda p: (p.i32(), p.i64(), p.i64(), p.boolean(), p.tagged_fields())), t.tagged_fields())),
+                       x.i64(), x.i64(), x.tagged_fields())[:5])
+        assert err == 0 and path.startswith(str(small_fs))
+        assert total == 4 * 1024 * 1024 and usable < 64 * 1024, (total, usable)
+        sizes = {name: parts for name, parts, _ in topics}
+        assert sizes["fill"][0][1] > 3 * 1024 * 1024
     broker.close()
 
 
