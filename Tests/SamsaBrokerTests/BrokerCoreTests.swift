@@ -8,6 +8,7 @@ import SamsaCoordinators
 import Synchronization
 import Testing
 @testable import SamsaBroker
+@testable import SamsaStorage
 
 /// Broker-core behaviour without sockets: the group coordinator service's loading, the fetch
 /// purgatory's long poll.
@@ -119,6 +120,40 @@ import Testing
         let response = try FetchResponse(from: &bytes, version: 11)
         let records = response.responses.first?.partitions.first?.records
         #expect((records?.readableBytes ?? 0) > 0, "the response carries the appended batch")
+        await broker.shutdown()
+    }
+
+    /// Issue 10 item 2 at the broker: an fsync failure is fatal for the log dir — the flusher's
+    /// waiters fail, and every later produce to a partition there answers KAFKA_STORAGE_ERROR
+    /// (clients then go elsewhere), never silently succeeds.
+    @Test func anFsyncFailureTakesTheLogDirOfflineAndProducesAnswerStorageError() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let broker = try await startBroker(dir: dir.path)
+        _ = try await broker.services.topics.create(name: "fs", partitions: 1, replicationFactor: 1, assignments: nil, configs: [:], validateOnly: false)
+        let tp = TopicPartition("fs", 0)
+        let replicas = broker.services.replicas
+        let (first, partition) = try replicas.appendToLeader(tp, records: batch(["a", "b"]), requiredAcks: 1)
+        #expect(first.firstOffset == 0)
+        let flusher = Flusher(logger: broker.services.logger)
+        try await flusher.flush([partition.log], on: MultiThreadedEventLoopGroup.singleton.next()).get()
+        #expect(partition.log.offsets.recoveryPoint == 2, "a successful flush moves the recovery point")
+
+        _ = try replicas.appendToLeader(tp, records: batch(["c"]), requiredAcks: 1)
+        IOFaults.install(under: dir.path) { op, _ in op == "fdatasync" ? .init(errno: EIO, after: 0) : nil }
+        defer { IOFaults.remove(under: dir.path) }
+        await #expect(throws: (any Error).self) {
+            try await flusher.flush([partition.log], on: MultiThreadedEventLoopGroup.singleton.next()).get()
+        }
+        IOFaults.remove(under: dir.path)
+        #expect(broker.logManager.isOffline)
+        do {
+            _ = try replicas.appendToLeader(tp, records: batch(["d"]), requiredAcks: 1)
+            Issue.record("an append to an offline log dir must fail")
+        } catch {
+            #expect(KafkaError.from(error).code == .kafkaStorageError, "\(error)")
+        }
+        await flusher.shutdown()
         await broker.shutdown()
     }
 }
