@@ -8,4 +8,6 @@ scripts/install-test-deps.sh
 scripts/generate.sh --check
 swift build --build-tests
 swift test --skip-build
-.venv/bin/python -m pytest -q -ra Tests/Interop "$@"
+# Every interop test has a deadline: a regression fails (and its brokers are stopped) instead of
+# hanging CI.
+.venv/bin/python -m pytest -q -ra --timeout=600 Tests/Interop "$@"
