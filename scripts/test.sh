@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 scripts/generate.sh --check
 swift build --build-tests
-swift test --skip-build
+timeout 1800 swift test --skip-build  # a hung test fails CI instead of eating its budget
 # Every interop test has a deadline: a regression fails (and its brokers are stopped) instead of
 # hanging CI.
 .venv/bin/python -m pytest -q -ra --timeout=600 Tests/Interop "$@"
