@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import KafkaRecords
 import NIOCore
@@ -65,6 +66,65 @@ import Testing
             #expect(values == (0..<500).map { "compressed-\($0)" })
             await consumer.close()
         }
+    }
+
+    /// KIP-390: the producer compresses at the configured level. The broker keeps the producer's batches
+    /// (`compression.type=producer`), so each stored records section must be exactly what the library makes of
+    /// the uncompressed records at that level (the libraries are deterministic).
+    @Test(arguments: [(CompressionCodec.gzip, 1), (.gzip, 9), (.lz4, 1), (.lz4, 17), (.zstd, -5), (.zstd, 19)])
+    func compressionLevelsReachTheBatches(codec: CompressionCodec, level: Int) async throws {
+        try await withBroker { bootstrap, broker in
+            var config = ProducerConfiguration(client: ClientConfiguration(bootstrapServers: [bootstrap]))
+            try config.set("compression.type", "\(codec)")
+            try config.set("compression.\(codec).level", "\(level)")
+            #expect(config.compressionLevel == level)
+            config.lingerMs = 20
+            let producer = try KafkaProducer(configuration: config)
+            for i in 0..<400 { try await producer.enqueue(ProducerRecord(topic: "levels", partition: 0, value: "record \(i) \(i * 7919 % 1000)")) }
+            await producer.close()
+            let log = try #require(broker.logManager.log(TopicPartition("levels", 0)))
+            var records = 0
+            var batches = 0
+            var offset: Int64 = 0
+            while offset < log.highWatermark {
+                var reader = RecordBatchReader(try log.readBatches(from: offset, maxBytes: 1 << 20), allowsPartialTrailingBatch: true)
+                while let batch = try reader.next() {
+                    #expect(batch.header.attributes.compression == codec)
+                    let plain = try batch.uncompressedRecords()
+                    let expected = try KafkaCompression.compress(codec, plain, level: level)
+                    #expect(batch.recordsPayload == expected, "batch at \(batch.header.baseOffset) not compressed at level \(level)")
+                    records += Int(batch.header.recordCount)
+                    batches += 1
+                    offset = batch.header.lastOffset + 1
+                }
+            }
+            #expect(records == 400 && batches > 0)
+        }
+    }
+
+    @Test func invalidCompressionSettingsAreRefused() throws {
+        var config = ProducerConfiguration()
+        config.compression = .lz4
+        config.compressionLevel = 18
+        #expect(throws: KafkaClientError.invalidConfiguration("compression.lz4.level 18 is out of range 1...17")) {
+            try KafkaProducer(configuration: config)
+        }
+        config = ProducerConfiguration()
+        try config.set("compression.gzip.level", "0")
+        #expect(throws: KafkaClientError.self) { try KafkaProducer(configuration: config) }
+        config = ProducerConfiguration()
+        config.compression = .snappy
+        config.compressionLevel = 3
+        #expect(throws: KafkaClientError.self) { try KafkaProducer(configuration: config) }
+        #expect(throws: KafkaClientError.self) { try config.set("compression.zstd.level", "high") }
+        #expect(throws: KafkaClientError.self) { try config.set("compression.brotli.level", "1") }
+        // Defaults are Kafka's, and -1 is a valid gzip level.
+        let defaults = ProducerConfiguration()
+        #expect(defaults.compressionGzipLevel == -1 && defaults.compressionLz4Level == 9 && defaults.compressionZstdLevel == 3)
+        config = ProducerConfiguration()
+        try config.set("compression.type", "gzip")
+        try config.set("compression.gzip.level", "-1")
+        _ = try KafkaProducer(configuration: config)
     }
 
     @Test func idempotentRetriesLeaveNoDuplicatesWhenConnectionsAreCut() async throws {

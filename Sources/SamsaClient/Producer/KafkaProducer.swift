@@ -1,7 +1,9 @@
+import KafkaCompression
 import KafkaWire
 import DequeModule
 import KafkaProtocol
 import KafkaRecords
+import Logging
 import NIOCore
 import Synchronization
 
@@ -23,6 +25,32 @@ public struct ProducerConfiguration: Sendable {
     public var maxInFlightPerConnection = 5
     /// `compression.type`
     public var compression: CompressionCodec = .none
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level` (KIP-390), Kafka's defaults
+    /// (-1: zlib's default, 9, 3) and ranges (-1 or 1...9, 1...17, -131072...22).
+    public var compressionGzipLevel = KafkaCompression.defaultLevel(.gzip)!
+    public var compressionLz4Level = KafkaCompression.defaultLevel(.lz4)!
+    public var compressionZstdLevel = KafkaCompression.defaultLevel(.zstd)!
+    /// The level for the codec in `compression` (one of the three above; nil for codecs without levels).
+    /// Setting it for snappy or none is an invalid configuration.
+    public var compressionLevel: Int? {
+        get {
+            switch compression {
+            case .gzip: compressionGzipLevel
+            case .lz4: compressionLz4Level
+            case .zstd: compressionZstdLevel
+            case .none, .snappy: nil
+            }
+        }
+        set {
+            switch compression {
+            case .gzip: compressionGzipLevel = newValue ?? KafkaCompression.defaultLevel(.gzip)!
+            case .lz4: compressionLz4Level = newValue ?? KafkaCompression.defaultLevel(.lz4)!
+            case .zstd: compressionZstdLevel = newValue ?? KafkaCompression.defaultLevel(.zstd)!
+            case .none, .snappy: levelForCodecWithoutLevels = newValue
+            }
+        }
+    }
+    private var levelForCodecWithoutLevels: Int?
     /// `delivery.timeout.ms`: a record fails if not acknowledged within this time.
     public var deliveryTimeoutMs: Int64 = 120_000
     /// `buffer.memory`: bytes that may wait to be sent before `send` suspends.
@@ -49,7 +77,61 @@ public struct ProducerConfiguration: Sendable {
         guard c.maxInFlightPerConnection >= 1, c.batchSize > 0, c.lingerMs >= 0 else {
             throw KafkaClientError.invalidConfiguration("batchSize, lingerMs and maxInFlightPerConnection must be positive")
         }
+        for (name, codec, level) in [("compression.gzip.level", CompressionCodec.gzip, c.compressionGzipLevel),
+                                     ("compression.lz4.level", .lz4, c.compressionLz4Level),
+                                     ("compression.zstd.level", .zstd, c.compressionZstdLevel)]
+        where !KafkaCompression.isValidLevel(codec, level) {
+            let range = KafkaCompression.levelRange(codec)!
+            throw KafkaClientError.invalidConfiguration(
+                "\(name) \(level) is out of range \(range.lowerBound)...\(range.upperBound)\(codec == .gzip ? " (or -1)" : "")")
+        }
+        if let level = c.levelForCodecWithoutLevels {
+            throw KafkaClientError.invalidConfiguration("compression \(c.compression) has no levels (compressionLevel \(level))")
+        }
         return c
+    }
+
+    /// Sets a setting by its Java client name (`compression.type`, `compression.gzip.level`,
+    /// `compression.lz4.level`, `compression.zstd.level`, `linger.ms`, `batch.size`, `acks`, `enable.idempotence`,
+    /// `max.in.flight.requests.per.connection`, `delivery.timeout.ms`, `buffer.memory`, `request.timeout.ms`),
+    /// as tools take them (`name=value`). Unknown names and malformed values throw `invalidConfiguration`.
+    public mutating func set(_ name: String, _ value: String) throws {
+        func integer() throws -> Int {
+            guard let n = Int(value) else {
+                throw KafkaClientError.invalidConfiguration("\(name): '\(value)' is not an integer")
+            }
+            return n
+        }
+        switch name {
+        case "compression.type":
+            guard let codec = CompressionCodec.allCases.first(where: { $0.description == value.lowercased() }) else {
+                throw KafkaClientError.invalidConfiguration("compression.type: '\(value)' is not none, gzip, snappy, lz4 or zstd")
+            }
+            compression = codec
+        case "compression.gzip.level": compressionGzipLevel = try integer()
+        case "compression.lz4.level": compressionLz4Level = try integer()
+        case "compression.zstd.level": compressionZstdLevel = try integer()
+        case "linger.ms": lingerMs = Int64(try integer())
+        case "batch.size": batchSize = try integer()
+        case "max.in.flight.requests.per.connection": maxInFlightPerConnection = try integer()
+        case "delivery.timeout.ms": deliveryTimeoutMs = Int64(try integer())
+        case "buffer.memory": bufferMemory = try integer()
+        case "request.timeout.ms": ackTimeoutMs = Int32(clamping: try integer())
+        case "enable.idempotence":
+            guard let flag = Bool(value.lowercased()) else {
+                throw KafkaClientError.invalidConfiguration("enable.idempotence: '\(value)' is not true or false")
+            }
+            enableIdempotence = flag
+        case "acks":
+            switch value.lowercased() {
+            case "all", "-1": acks = .all
+            case "1": acks = .leader
+            case "0": acks = .none
+            default: throw KafkaClientError.invalidConfiguration("acks: '\(value)' is not all, -1, 0 or 1")
+            }
+        default:
+            throw KafkaClientError.invalidConfiguration("unknown producer setting '\(name)'")
+        }
     }
 }
 
@@ -407,6 +489,7 @@ public final class KafkaProducer: Sendable {
     func drain() {
         var requests: [Int32: [Batch]] = [:]
         var expired: [Batch] = []
+        var compressionFailures: [(Batch, KafkaClientError)] = []
         var missingLeaders: Set<String> = []
         var toConnect: [Int32] = []
         var sent: [(BrokerConnection, [Batch], Written)] = []
@@ -445,7 +528,18 @@ public final class KafkaProducer: Sendable {
                         batch.builder.header.producerId = s.producerId
                         batch.builder.header.producerEpoch = s.producerEpoch
                     }
-                    batch.bytes = (try? batch.builder.build(compression: config.compression)) ?? batch.builder.build()
+                    do {
+                        batch.bytes = try batch.builder.build(compression: config.compression, level: config.compressionLevel)
+                    } catch {
+                        // Never sent uncompressed behind the application's back: the batch's records fail,
+                        // and its sequence numbers go back to the next batch.
+                        if batch.baseSequence >= 0 {
+                            s.partitions[tp]!.nextSequence = batch.baseSequence
+                            batch.baseSequence = -1
+                        }
+                        compressionFailures.append((batch, .compressionFailed(codec: "\(config.compression)", reason: "\(error)")))
+                        continue
+                    }
                 }
                 s.partitions[tp]!.inFlight += 1
                 requests[leader, default: []].append(batch)
@@ -469,6 +563,10 @@ public final class KafkaProducer: Sendable {
         }
         for batch in expired {
             complete(batch, result: .failure(.timedOut(operation: "delivery to \(batch.tp)", milliseconds: config.deliveryTimeoutMs)))
+        }
+        for (batch, error) in compressionFailures {
+            config.client.logger.error("producer batch failed", metadata: ["partition": "\(batch.tp)", "records": "\(batch.recordCount)", "error": "\(error)"])
+            complete(batch, result: .failure(error))
         }
         for (connection, batches, written) in sent { handle(written, batches, on: connection) }
         for node in toConnect {
