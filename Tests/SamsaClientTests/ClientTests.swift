@@ -127,6 +127,24 @@ import Testing
         _ = try KafkaProducer(configuration: config)
     }
 
+    @Test func commitAsyncReportsItsFailureToTheCaller() async throws {
+        // No groupId: the commit cannot happen, and the completion hears why (it used to be dropped).
+        let consumer = try KafkaConsumer(configuration: ConsumerConfiguration(client: ClientConfiguration(bootstrapServers: ["127.0.0.1:1"])))
+        let outcome = try await withThrowingTaskGroup(of: KafkaClientError?.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (c: CheckedContinuation<KafkaClientError?, Never>) in consumer.commitAsync { c.resume(returning: $0) } }
+            }
+            group.addTask {
+                try await Task.sleep(nanoseconds: 10_000_000_000)
+                throw KafkaClientError.timedOut(operation: "commitAsync completion", milliseconds: 10_000)
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+        #expect(outcome == .invalidConfiguration("committing offsets needs a groupId"))
+        await consumer.close()
+    }
+
     @Test func idempotentRetriesLeaveNoDuplicatesWhenConnectionsAreCut() async throws {
         let proxy = try await ChaosProxy(cutEvery: 7)
         try await withBroker(advertisedPort: proxy.port) { _, broker in

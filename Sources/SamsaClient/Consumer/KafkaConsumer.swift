@@ -2,6 +2,7 @@ import KafkaWire
 import DequeModule
 import KafkaProtocol
 import KafkaRecords
+import Logging
 import NIOCore
 import Synchronization
 
@@ -313,9 +314,34 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Commits in the background, without waiting; a failure is dropped (the next commit retries).
-    public func commitAsync() {
-        Task { try? await self.commit() }
+    /// Commits the current positions in the background, without waiting. `completion` gets the outcome (nil
+    /// on success); without one, a failure is logged (`ClientConfiguration.logger`) and the next commit retries.
+    public func commitAsync(_ completion: (@Sendable (KafkaClientError?) -> Void)? = nil) {
+        Task {
+            do {
+                try await self.commit()
+                completion?(nil)
+            } catch {
+                let clientError = error as? KafkaClientError ?? .malformedResponse("\(error)")
+                if let completion {
+                    completion(clientError)
+                } else {
+                    self.config.client.logger.warning("async offset commit failed", metadata: ["group": "\(self.config.groupId ?? "")", "error": "\(clientError)"])
+                }
+            }
+        }
+    }
+
+    /// An automatic commit (auto-commit interval, before a rebalance, on close): nobody waits for it, so a
+    /// failure is logged; the next one retries.
+    func autoCommit(_ offsets: [TopicPartition: Int64]? = nil, reason: String) async {
+        do {
+            if let offsets { try await commit(offsets) } else { try await commit() }
+        } catch {
+            config.client.logger.warning("automatic offset commit failed", metadata: [
+                "group": "\(config.groupId ?? "")", "when": "\(reason)", "error": "\(error)",
+            ])
+        }
     }
 
     /// The group's committed offsets for `partitions` (nil where none is committed).
@@ -350,7 +376,7 @@ public final class KafkaConsumer: Sendable {
     /// Commits (with auto-commit), leaves the group and closes connections.
     public func close() async {
         if state.withLock({ $0.closed }) { return }
-        if config.enableAutoCommit, config.groupId != nil { try? await commit() }
+        if config.enableAutoCommit, config.groupId != nil { await autoCommit(reason: "closing") }
         let (wasMember, memberId) = state.withLock { s -> (Bool, String) in
             s.closed = true
             return (s.subscription != nil && !s.group.memberId.isEmpty, s.group.memberId)
@@ -386,7 +412,21 @@ public final class KafkaConsumer: Sendable {
         guard !missing.isEmpty else { return }
         var committed: [TopicPartition: Int64?] = [:]
         if config.groupId != nil, state.withLock({ s in missing.contains { s.partitions[$0]?.resetTo == nil } }) {
-            committed = (try? await self.committed(missing)) ?? [:]
+            do {
+                committed = try await self.committed(missing)
+            } catch {
+                // Never fall back to the reset policy because the committed offsets could not be read (a
+                // coordinator still loading answers COORDINATOR_LOAD_IN_PROGRESS): retry, or tell the application.
+                let clientError = error as? KafkaClientError ?? .malformedResponse("\(error)")
+                guard clientError.isRetriable else {
+                    fail(clientError)
+                    return
+                }
+                config.client.logger.debug("fetching committed offsets failed; retrying", metadata: ["error": "\(clientError)"])
+                try? await Task.sleep(nanoseconds: UInt64(config.client.retryBackoffMs) * 1_000_000)
+                if !state.withLock({ $0.closed }) { await initializePositions(partitions) }
+                return
+            }
         }
         var toReset: [TopicPartition: Int64] = [:]
         var noPolicy: [TopicPartition] = []
@@ -422,6 +462,7 @@ public final class KafkaConsumer: Sendable {
                 }
             }
         } catch {
+            config.client.logger.debug("offset lookup failed; retrying", metadata: ["error": "\(error)"])
             try? await Task.sleep(nanoseconds: UInt64(config.client.retryBackoffMs) * 1_000_000)
             if !state.withLock({ $0.closed }) { await initializePositions(partitions) }
         }
@@ -520,6 +561,7 @@ public final class KafkaConsumer: Sendable {
                 }
             }
         } catch {
+            config.client.logger.debug("fetch failed; refreshing metadata and retrying", metadata: ["broker": "\(node)", "error": "\(error)"])
             refreshTopics.formUnion(parts.map(\.0.topic))
             try? await Task.sleep(nanoseconds: UInt64(config.client.retryBackoffMs) * 1_000_000)
         }
@@ -609,10 +651,11 @@ public final class KafkaConsumer: Sendable {
                 }
                 if config.enableAutoCommit, now - lastCommit >= UInt64(config.autoCommitIntervalMs) * 1_000_000 {
                     lastCommit = now
-                    try? await commit()
+                    await autoCommit(reason: "interval")
                 }
             } catch {
                 if state.withLock({ $0.closed }) { return }
+                config.client.logger.warning("group membership step failed; retrying", metadata: ["group": "\(groupId)", "error": "\(error)"])
                 if case let .broker(code, _, _, _) = error as? KafkaClientError, code == .notCoordinator || code == .coordinatorNotAvailable {
                     cluster.forgetCoordinator(groupId)
                 }
@@ -656,7 +699,7 @@ public final class KafkaConsumer: Sendable {
         // Eager protocol: give everything up before joining (committing first).
         let (listener, generation) = state.withLock { ($0.listener, $0.group.generation) }
         if !cooperativeOnly, !owned.isEmpty {
-            if config.enableAutoCommit { try? await commit() }
+            if config.enableAutoCommit { await autoCommit(reason: "rebalance") }
             await listener?.onRevoked(owned)
             state.withLock { s in
                 s.partitions = [:]
@@ -674,7 +717,7 @@ public final class KafkaConsumer: Sendable {
             let request = JoinGroupRequest(
                 groupId: groupId, sessionTimeoutMs: config.sessionTimeoutMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs, memberId: memberId,
                 groupInstanceId: config.groupInstanceId, protocolType: "consumer",
-                protocols: config.assignors.map { .init(name: $0.name, metadata: ConsumerProtocol.subscription(topics: topics, owned: stillOwned, generation: generation)) })
+                protocols: config.assignors.map { .init(name: $0.name, metadata: ConsumerProtocol.encodeSubscription(topics: topics, owned: stillOwned, generation: generation)) })
             let response = try await coordinator.send(request, version: joinVersion)
             switch KafkaErrorCode(response.errorCode) {
             case .none:
@@ -703,12 +746,12 @@ public final class KafkaConsumer: Sendable {
         let assignorName = joined.protocolName ?? preferredAssignor.name
         let assignor = config.assignors.first { $0.name == assignorName } ?? preferredAssignor
         if joined.leader == joined.memberId && !joined.skipAssignment {
-            let subscriptions = joined.members.compactMap { ConsumerProtocol.decodeSubscription(memberId: $0.memberId, instanceId: $0.groupInstanceId, $0.metadata) }
+            let subscriptions = joined.members.compactMap { GroupSubscription(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, metadata: $0.metadata) }
             let allTopics = Array(Set(subscriptions.flatMap(\.topics)))
             let metadata = try await cluster.refreshMetadata(topics: allTopics)
             let counts = Dictionary(uniqueKeysWithValues: allTopics.compactMap { t in metadata.topics[t].map { (t, Int32($0.partitions.count)) } })
             let plan = assignor.assign(members: subscriptions, partitionCounts: counts)
-            assignments = subscriptions.map { .init(memberId: $0.memberId, assignment: ConsumerProtocol.assignment(plan[$0.memberId] ?? [])) }
+            assignments = subscriptions.map { .init(memberId: $0.memberId, assignment: ConsumerProtocol.encodeAssignment(plan[$0.memberId] ?? [])) }
         }
         let syncVersion = try coordinator.version(.syncGroup, 0...5)
         let sync = try await coordinator.send(SyncGroupRequest(groupId: groupId, generationId: joined.generationId, memberId: joined.memberId,
@@ -724,14 +767,24 @@ public final class KafkaConsumer: Sendable {
         case let code:
             throw KafkaClientError.broker(code: code, message: nil, broker: coordinator.nodeId, topicPartition: nil)
         }
-        let assigned = ConsumerProtocol.decodeAssignment(sync.assignment)
+        let assigned: [TopicPartition]
+        do {
+            assigned = try ConsumerProtocol.decodeAssignment(sync.assignment)
+        } catch {
+            config.client.logger.error("the group leader's assignment cannot be decoded; taking no partitions", metadata: [
+                "group": "\(groupId)", "error": "\(error)",
+            ])
+            assigned = []
+        }
         let previous = Set(state.withLock { $0.order })
         let revoked = previous.subtracting(assigned).sorted()
         let added = assigned.filter { !previous.contains($0) }
         if !revoked.isEmpty {
-            if config.enableAutoCommit { try? await commit(state.withLock { s in
-                Dictionary(uniqueKeysWithValues: revoked.compactMap { tp in s.partitions[tp]?.position.map { (tp, $0) } })
-            }) }
+            if config.enableAutoCommit {
+                await autoCommit(state.withLock { s in
+                    Dictionary(uniqueKeysWithValues: revoked.compactMap { tp in s.partitions[tp]?.position.map { (tp, $0) } })
+                }, reason: "partitions revoked")
+            }
             await listener?.onRevoked(revoked)
         }
         state.withLock { s in
