@@ -35,7 +35,9 @@ import Testing
             consumer.assign(partitions)
             consumer.seekToBeginning(partitions)
             var got: [String: ConsumerRecord] = [:]
+            let deadline = TestDeadline()
             while got.count < 300 {
+                try deadline.check("300 records (\(got.count) so far)")
                 for r in try await consumer.poll(timeoutMs: 5000) { got[String(buffer: r.value!)] = r }
             }
             for s in sent {
@@ -62,7 +64,11 @@ import Testing
             consumer.assign([TopicPartition("c", 0)])
             consumer.seekToBeginning([TopicPartition("c", 0)])
             var values: [String] = []
-            while values.count < 500 { values += try await consumer.poll(timeoutMs: 5000).map { String(buffer: $0.value!) } }
+            let deadline = TestDeadline()
+            while values.count < 500 {
+                try deadline.check("500 records (\(values.count) so far)")
+                values += try await consumer.poll(timeoutMs: 5000).map { String(buffer: $0.value!) }
+            }
             #expect(values == (0..<500).map { "compressed-\($0)" })
             await consumer.close()
         }
@@ -87,6 +93,7 @@ import Testing
             var batches = 0
             var offset: Int64 = 0
             while offset < log.highWatermark {
+                let before = offset
                 var reader = RecordBatchReader(try log.readBatches(from: offset, maxBytes: 1 << 20), allowsPartialTrailingBatch: true)
                 while let batch = try reader.next() {
                     #expect(batch.header.attributes.compression == codec)
@@ -96,6 +103,10 @@ import Testing
                     records += Int(batch.header.recordCount)
                     batches += 1
                     offset = batch.header.lastOffset + 1
+                }
+                if offset == before {
+                    Issue.record("no batch at offset \(offset) below the high watermark")
+                    break
                 }
             }
             #expect(records == 400 && batches > 0)
@@ -170,11 +181,16 @@ import Testing
             var values: [String] = []
             var offset: Int64 = 0
             while offset < log.highWatermark {
+                let before = offset
                 let bytes = try log.readBatches(from: offset, maxBytes: 1 << 20)
                 var reader = RecordBatchReader(bytes, allowsPartialTrailingBatch: true)
                 while let batch = try reader.next() {
                     try batch.forEachRecord { values.append(String(buffer: $0.value!)) }
                     offset = batch.header.lastOffset + 1
+                }
+                if offset == before {
+                    Issue.record("no batch at offset \(offset) below the high watermark")
+                    break
                 }
             }
             #expect(values.count == 3000)
