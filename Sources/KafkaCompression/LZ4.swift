@@ -19,14 +19,27 @@ enum LZ4Frame {
 
     // MARK: Decompression
 
+    /// Reused decompression contexts (their buffers are bounded by the largest block size, 4 MiB).
+    private static let decompressionContexts = ContextPool(
+        capacity: 4,
+        create: {
+            var dctx: OpaquePointer?
+            guard LZ4F_isError(LZ4F_createDecompressionContext(&dctx, UInt32(LZ4F_VERSION))) == 0 else { return nil }
+            return dctx
+        },
+        destroy: { _ = LZ4F_freeDecompressionContext($0) }, size: { _ in 0 })
+
     static func decompress(_ input: UnsafeRawBufferPointer, limit: Int) throws -> [UInt8] {
-        guard let base = input.baseAddress, input.count > 0 else { throw corrupt("empty input") }
-        var dctxPointer: OpaquePointer?
-        let created = LZ4F_createDecompressionContext(&dctxPointer, UInt32(LZ4F_VERSION))
-        guard LZ4F_isError(created) == 0, let dctx = dctxPointer else {
-            throw KafkaCompressionError.internalError(codec: .lz4, reason: "LZ4F_createDecompressionContext failed")
+        guard input.count > 0 else { throw corrupt("empty input") }
+        return try decompressionContexts.withContext(codec: .lz4) { dctx in
+            // A pooled context may be mid-frame or failed from a previous call: start clean.
+            LZ4F_resetDecompressionContext(dctx)
+            return try decompress(input, limit: limit, dctx: dctx)
         }
-        defer { LZ4F_freeDecompressionContext(dctx) }
+    }
+
+    private static func decompress(_ input: UnsafeRawBufferPointer, limit: Int, dctx: OpaquePointer) throws -> [UInt8] {
+        let base = input.baseAddress!
         let out = OutputBuffer(codec: .lz4, limit: limit, initialCapacity: min(limit, input.count * 3 + 64))
         var pos = 0
         var atFrameStart = true

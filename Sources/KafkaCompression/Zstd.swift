@@ -19,11 +19,30 @@ enum Zstd {
     private static let windowLogMax: Int32 = 27
     private static let chunkSize = 256 * 1024
 
+    private static let decompressionContexts = ContextPool(
+        create: {
+            guard let dctx = ZSTD_createDCtx() else { return nil }
+            guard ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, windowLogMax)) == 0 else {
+                ZSTD_freeDCtx(dctx)
+                return nil
+            }
+            return dctx
+        },
+        destroy: { ZSTD_freeDCtx($0) }, size: { ZSTD_sizeof_DCtx($0) })
+    private static let compressionContexts = ContextPool(
+        create: { ZSTD_createCCtx() }, destroy: { ZSTD_freeCCtx($0) }, size: { ZSTD_sizeof_CCtx($0) })
+
     static func decompress(_ input: UnsafeRawBufferPointer, limit: Int) throws -> [UInt8] {
-        guard let base = input.baseAddress, input.count > 0 else { throw corrupt("empty input") }
-        guard let dctx = ZSTD_createDCtx() else { throw KafkaCompressionError.internalError(codec: .zstd, reason: "ZSTD_createDCtx failed") }
-        defer { ZSTD_freeDCtx(dctx) }
-        try check(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, windowLogMax))
+        guard input.count > 0 else { throw corrupt("empty input") }
+        return try decompressionContexts.withContext(codec: .zstd) { dctx in
+            // A pooled context may hold a previous call's state (even a failed one): start clean.
+            try check(ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only))
+            return try decompress(input, limit: limit, dctx: dctx)
+        }
+    }
+
+    private static func decompress(_ input: UnsafeRawBufferPointer, limit: Int, dctx: OpaquePointer) throws -> [UInt8] {
+        let base = input.baseAddress!
         let out = OutputBuffer(codec: .zstd, limit: limit, initialCapacity: min(limit, input.count * 4 + 64))
         var pos = 0
         while pos < input.count {
@@ -101,9 +120,15 @@ enum Zstd {
     static func compress(_ input: UnsafeRawBufferPointer, level: Int?) throws -> [UInt8] {
         let level = level ?? defaultLevel
         guard (minLevel...maxLevel).contains(level) else { throw KafkaCompressionError.invalidLevel(codec: .zstd, level: level) }
-        guard let cctx = ZSTD_createCCtx() else { throw KafkaCompressionError.internalError(codec: .zstd, reason: "ZSTD_createCCtx failed") }
-        defer { ZSTD_freeCCtx(cctx) }
-        try check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, Int32(level)))
+        return try compressionContexts.withContext(codec: .zstd) { cctx in
+            // Parameters stick to a context: reset them all before setting this call's level.
+            try check(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters))
+            try check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, Int32(level)))
+            return try compress(input, cctx: cctx)
+        }
+    }
+
+    private static func compress(_ input: UnsafeRawBufferPointer, cctx: OpaquePointer) throws -> [UInt8] {
         let bound = ZSTD_compressBound(input.count)
         return try [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
             // The one-shot call records the content size in the frame header (decoders then size their output
