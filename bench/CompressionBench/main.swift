@@ -146,6 +146,11 @@ if ProcessInfo.processInfo.environment["BENCH_LEVELS"] == "1" {
 /// `BENCH_CHUNK=16384` compresses each payload in independent chunks of that size (like record batches)
 /// instead of as one 4 MiB buffer.
 let chunkSize = Int(ProcessInfo.processInfo.environment["BENCH_CHUNK"] ?? "") ?? (4 << 20)
+/// `BENCH_CODECS=zstd,lz4` measures only those codecs.
+if let only = ProcessInfo.processInfo.environment["BENCH_CODECS"] {
+    let names = Set(only.split(separator: ",").map(String.init))
+    settings = settings.filter { names.contains($0.codec.description) }
+}
 let payloads: [(name: String, bytes: [UInt8])] = [
     ("JSON-like text", makeTextLikeInput(size: 4 << 20)),
     ("random-ish binary", makeBinaryInput(size: 4 << 20)),

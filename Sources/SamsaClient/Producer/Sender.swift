@@ -100,7 +100,15 @@ extension KafkaProducer {
         for (connection, batches, written) in sent { handle(written, batches, on: connection) }
         for node in toConnect {
             Task {
-                let connection = try? await cluster.connection(to: node)
+                let connection: BrokerConnection?
+                do {
+                    connection = try await cluster.connection(to: node)
+                } catch {
+                    config.client.logger.debug("producer cannot connect to the partition leader; retrying", metadata: [
+                        "broker": "\(node)", "error": "\(error)",
+                    ])
+                    connection = nil
+                }
                 state.withLock { s in
                     s.connecting.remove(node)
                     if let connection { s.connections[node] = connection }
