@@ -39,7 +39,7 @@ let package = Package(
         // Record batches (magic 2): decode, build, validate.
         .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")]),
         // Storage engine: segmented partition logs, indexes, checkpoints, recovery, producer state. No sockets.
-        .target(name: "SamsaStorage", dependencies: ["KafkaWire", "KafkaRecords", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "SamsaStorage", dependencies: ["KafkaWire", "KafkaRecords", "KafkaProtocol", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")]),
         // Cluster coordination: the CoordinationStore protocol (embedded store now, ZooKeeper next) and
         // typed cluster metadata in Kafka's ZooKeeper layout.
         .target(name: "SamsaCoordination", dependencies: ["KafkaWire"]),
@@ -93,7 +93,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SamsaBrokerTests", dependencies: [
-            "SamsaBroker", "SamsaStorage", "KafkaProtocol", "KafkaRecords", "KafkaWire",
+            "SamsaBroker", "SamsaStorage", "SamsaCoordinators", "KafkaProtocol", "KafkaRecords", "KafkaWire",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -298,7 +298,11 @@ extension ByteBuffer {
     public mutating func readKafkaNullableArray<T>(compact: Bool, _ element: (inout ByteBuffer) throws -> T) throws -> [T]? {
         guard let count = try readKafkaArrayCount(compact: compact) else { return nil }
         var result: [T] = []
-        result.reserveCapacity(count)
+        // The count is at most the bytes left (checked by readKafkaArrayCount), but an element may
+        // take far more memory than its one byte on the wire: reserve only a bounded amount up
+        // front and let the array grow as elements actually decode, so memory follows the bytes
+        // received, never the count claimed.
+        result.reserveCapacity(Swift.min(count, Swift.max(16, 65_536 / Swift.max(1, MemoryLayout<T>.stride))))
         for _ in 0..<count { result.append(try element(&self)) }
         return result
     }

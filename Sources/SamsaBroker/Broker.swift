@@ -55,7 +55,18 @@ public final class Broker: Sendable {
         guard config.zookeeperConnect == nil else {
             throw ConfigError("zookeeper.connect is set, but multi-broker clusters through ZooKeeper are not available in this version; remove it to run a single node with embedded coordination")
         }
+        let descriptors = try DescriptorLimit.check(logDir: config.logDir)
         let logManager = try LogManager(logDir: config.logDir)
+        logManager.onEvent { event in
+            switch event {
+            case let .offline(path, reason):
+                logger.critical("log directory \(path) is offline: its partitions answer KAFKA_STORAGE_ERROR until a restart", metadata: ["reason": "\(reason)"])
+            case let .diskFull(path, free):
+                logger.error("log directory \(path) is full: writes are refused (reads go on) until space is freed", metadata: ["free bytes": "\(free)"])
+            case let .diskSpaceAvailable(path):
+                logger.notice("log directory \(path) accepts writes again")
+            }
+        }
         let store = try EmbeddedCoordinationStore(file: config.logDir + "/samsa-cluster-metadata.json")
         let metadataStore = ClusterMetadataStore(store: store)
         let brokerId = config.brokerId
@@ -76,6 +87,10 @@ public final class Broker: Sendable {
             logger.info("recovered \(tp)", metadata: ["segments scanned": "\(report.segmentsScanned)", "batches": "\(report.batchesScanned)",
                                                      "bytes truncated": "\(report.bytesTruncated)"])
         }
+        // The log cleaner (compacted topics): one background thread, stopped by logManager.shutdown().
+        if config.bool("log.cleaner.enable") {
+            logManager.startCleaner(config.cleanerConfig) { error in logger.warning("log cleaner: \(error)") }
+        }
 
         // Then the cluster: id, this broker, topics.
         let clusterId = try await metadataStore.clusterId()
@@ -88,10 +103,12 @@ public final class Broker: Sendable {
         }
 
         let groups = GroupCoordinatorService(services: services, config: GroupCoordinatorService.config(from: config))
+        // Before listening: every offsets partition this broker leads answers
+        // COORDINATOR_LOAD_IN_PROGRESS until replayed, never "no committed offset".
+        groups.prepareLoading()
         var registry = HandlerRegistry()
         registerHandlers(&registry, services: services, groups: groups)
-        let server = KafkaServer(group: group, registry: registry, maxFrameSize: config.maxRequestSize,
-                                 maxInFlight: config.queuedMaxRequests, logger: logger)
+        let server = KafkaServer(group: group, registry: registry, limits: config.serverLimits, logger: logger)
         let listener = config.listener
         let port = try await server.start(host: listener.host, port: listener.port)
         if advertised.port == 0 {
@@ -110,7 +127,7 @@ public final class Broker: Sendable {
         logger.info("samsa broker \(brokerId) started", metadata: [
             "listening": "\(listener.host):\(port)", "advertised": "\(advertised.host):\(advertised.port == 0 ? port : advertised.port)",
             "data": "\(config.logDir)", "cluster": "\(clusterId)", "partitions": "\(logManager.partitions.count)",
-            "startup ms": "\(monotonicMillis() - started)",
+            "startup ms": "\(monotonicMillis() - started)", "open file limit": "\(descriptors.limit)",
         ])
         return broker
     }
@@ -145,6 +162,7 @@ public final class Broker: Sendable {
         scheduled.append(every(max(config.checkpointIntervalMs, 1000)) { try logManager.checkpoint() })
         let groups = self.groups
         scheduled.append(every(config.int64("offsets.retention.check.interval.ms") ?? 600_000) { groups.expireOffsets() })
+        scheduled.append(every(10_000) { groups.retryFailedLoads() })
         // Group session, join and sync timers.
         scheduled.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in groups.tick() })
         tasks.withLock { $0 = scheduled }

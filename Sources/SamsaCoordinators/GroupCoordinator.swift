@@ -67,13 +67,32 @@ public struct GroupCoordinator: Sendable {
     /// `__consumer_offsets` partitions being replayed: their groups answer COORDINATOR_LOAD_IN_PROGRESS.
     private var loadingPartitions: Set<Int32> = []
 
-    public mutating func beginLoading(_ partitions: [Int32]) { loadingPartitions.formUnion(partitions) }
-    public mutating func finishLoading(_ partition: Int32) { loadingPartitions.remove(partition) }
-    public var isLoading: Bool { !loadingPartitions.isEmpty }
+    /// Partitions whose replay failed: never served as empty (that would hand consumers offset -1
+    /// and send them to `auto.offset.reset`); their groups answer COORDINATOR_NOT_AVAILABLE until
+    /// a later load succeeds.
+    public private(set) var failedPartitions: Set<Int32> = []
 
-    /// COORDINATOR_LOAD_IN_PROGRESS while the group's partition is being replayed, else nil.
+    public mutating func beginLoading(_ partitions: [Int32]) {
+        loadingPartitions.formUnion(partitions)
+        failedPartitions.subtract(partitions)
+    }
+    public mutating func finishLoading(_ partition: Int32) { loadingPartitions.remove(partition) }
+    /// The replay of `partition` failed: forget what was partly replayed and refuse its groups.
+    public mutating func failLoading(_ partition: Int32) {
+        loadingPartitions.remove(partition)
+        failedPartitions.insert(partition)
+        for id in groups.keys where self.partition(for: id) == partition { groups.removeValue(forKey: id) }
+    }
+    public var isLoading: Bool { !loadingPartitions.isEmpty }
+    public func isLoading(_ partition: Int32) -> Bool { loadingPartitions.contains(partition) }
+
+    /// COORDINATOR_LOAD_IN_PROGRESS while the group's partition is being replayed,
+    /// COORDINATOR_NOT_AVAILABLE when its replay failed, else nil.
     public func availabilityError(for groupId: String) -> KafkaErrorCode? {
-        loadingPartitions.contains(partition(for: groupId)) ? .coordinatorLoadInProgress : nil
+        let p = partition(for: groupId)
+        if loadingPartitions.contains(p) { return .coordinatorLoadInProgress }
+        if failedPartitions.contains(p) { return .coordinatorNotAvailable }
+        return nil
     }
     public var groupIds: [String] { groups.keys.sorted() }
 

@@ -7,6 +7,7 @@ import Musl
 import Darwin
 #endif
 import NIOCore
+import Synchronization
 
 /// An open file descriptor owned by the storage engine. Reference counted: the descriptor is
 /// closed when the last holder lets go, so a fetch that is still sending a segment keeps it
@@ -24,6 +25,7 @@ public final class FileDescriptorBox: Sendable {
 
     /// Opens (creating when asked) `path` for reading and writing.
     static func open(_ path: String, create: Bool) throws -> FileDescriptorBox {
+        try IOFaults.check("open", path)
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = path.withCString { Glibc.open($0, flags, 0o644) }
         guard fd >= 0 else { throw StorageError.io(op: "open", path: path, errno: errno) }
@@ -46,6 +48,12 @@ public final class FileDescriptorBox: Sendable {
     /// Writes all of `bytes` at `offset`.
     func pwriteAll(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         var done = 0
+        if let fault = IOFaults.fault("pwrite", path) {
+            // An injected failure after `fault.after` bytes (a torn write).
+            let n = min(fault.after, bytes.count)
+            if n > 0 { _ = pwrite(fd, bytes.baseAddress!, n, off_t(offset)) }
+            throw StorageError.io(op: "pwrite", path: path, errno: fault.errno)
+        }
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
             if n < 0 {
@@ -64,6 +72,17 @@ public final class FileDescriptorBox: Sendable {
     func pwritevAll(_ iovecs: inout [iovec], at offset: Int) throws {
         var position = offset
         var first = 0
+        if let fault = IOFaults.fault("pwritev", path) {
+            // An injected failure after `fault.after` bytes (a torn write).
+            var left = fault.after
+            for v in iovecs where left > 0 {
+                let n = min(left, v.iov_len)
+                _ = pwrite(fd, v.iov_base, n, off_t(position))
+                position += n
+                left -= n
+            }
+            throw StorageError.io(op: "pwritev", path: path, errno: fault.errno)
+        }
         while first < iovecs.count {
             let n = iovecs.withUnsafeMutableBufferPointer { p in
                 pwritev(fd, p.baseAddress! + first, CInt(min(p.count - first, 1024)), off_t(position))
@@ -124,10 +143,12 @@ public final class FileDescriptorBox: Sendable {
     }
 
     func truncate(to size: Int) throws {
+        try IOFaults.check("ftruncate", path)
         guard ftruncate(fd, off_t(size)) == 0 else { throw StorageError.io(op: "ftruncate", path: path, errno: errno) }
     }
 
     func sync() throws {
+        try IOFaults.check("fdatasync", path)
         guard fdatasync(fd) == 0 else { throw StorageError.io(op: "fdatasync", path: path, errno: errno) }
     }
 }
@@ -182,6 +203,7 @@ enum FS {
     }
 
     static func rename(_ from: String, _ to: String) throws {
+        try IOFaults.check("rename", from)
         if Glibc.rename(from, to) != 0 { throw StorageError.io(op: "rename", path: from, errno: errno) }
     }
 
@@ -197,17 +219,68 @@ enum FS {
     }
 
     /// Replaces `path` atomically: write a temporary file, fsync it, rename over, fsync the folder.
+    /// On failure (a full disk, say) the temporary file is removed again: no stray `.tmp` files.
     static func writeAtomically(_ path: String, _ bytes: ByteBuffer, sync: Bool = true) throws {
         let tmp = path + ".tmp"
         try remove(tmp)
-        let file = try FileDescriptorBox.open(tmp, create: true)
-        try file.pwriteAll(bytes, at: 0)
-        if sync { try file.sync() }
-        try rename(tmp, path)
+        do {
+            let file = try FileDescriptorBox.open(tmp, create: true)
+            try file.pwriteAll(bytes, at: 0)
+            if sync { try file.sync() }
+            try rename(tmp, path)
+        } catch {
+            _ = unlink(tmp)
+            throw error
+        }
         if sync, let slash = path.lastIndex(of: "/") { syncDirectory(String(path[..<slash])) }
+    }
+
+    /// Free bytes for unprivileged writers on the file system holding `path` (-1 when unknown).
+    static func freeBytes(_ path: String) -> Int64 {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return -1 }
+        return Int64(st.f_bavail) * Int64(st.f_frsize)
     }
 
     static func writeAtomically(_ path: String, _ text: String, sync: Bool = true) throws {
         try writeAtomically(path, ByteBuffer(string: text), sync: sync)
+    }
+}
+
+/// A seam for tests: injected failures of file operations, by path prefix. Off (one atomic load
+/// per operation) unless a test installs a fault.
+enum IOFaults {
+    struct Fault: Sendable {
+        /// The errno the operation fails with.
+        var errno: Int32
+        /// For writes: how many bytes reach the file before the failure (a torn write).
+        var after: Int = 0
+    }
+
+    /// Decides, per operation ("open", "pwrite", "pwritev", "ftruncate", "fdatasync", "rename") and
+    /// path, whether it fails.
+    typealias Rule = @Sendable (_ op: String, _ path: String) -> Fault?
+
+    private static let active = Atomic<Int>(0)
+    private static let rules = Mutex<[String: Rule]>([:])
+
+    /// Installs `rule` for paths under `prefix` (replacing an earlier one for the same prefix).
+    static func install(under prefix: String, _ rule: @escaping Rule) {
+        rules.withLock { $0[prefix] = rule; active.store($0.count, ordering: .releasing) }
+    }
+
+    static func remove(under prefix: String) {
+        rules.withLock { $0.removeValue(forKey: prefix); active.store($0.count, ordering: .releasing) }
+    }
+
+    static func fault(_ op: String, _ path: String) -> Fault? {
+        guard active.load(ordering: .acquiring) > 0 else { return nil }
+        let matching = rules.withLock { $0.filter { path.hasPrefix($0.key) }.map(\.value) }
+        for rule in matching { if let f = rule(op, path) { return f } }
+        return nil
+    }
+
+    static func check(_ op: String, _ path: String) throws {
+        if let f = fault(op, path) { throw StorageError.io(op: op, path: path, errno: f.errno) }
     }
 }

@@ -24,6 +24,17 @@ public struct LogConfig: Sendable, Equatable {
     /// `message.timestamp.before.max.ms` / `after.max.ms`: how far a CreateTime may stray from now.
     public var timestampBeforeMaxMs: Int64 = .max
     public var timestampAfterMaxMs: Int64 = .max
+    /// `cleanup.policy` contains `compact`: the log cleaner keeps the latest record per key.
+    /// (Whether it also contains `delete` is said by `retentionMs` / `retentionBytes`.)
+    public var compact: Bool = false
+    /// `delete.retention.ms`: how long a tombstone (null value) stays readable on a compacted log.
+    public var deleteRetentionMs: Int64 = 86_400_000
+    /// `min.cleanable.dirty.ratio`: uncleaned bytes over all bytes before a log is cleaned.
+    public var minCleanableDirtyRatio: Double = 0.5
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    public var minCompactionLagMs: Int64 = 0
+    /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is older is cleaned whatever its ratio.
+    public var maxCompactionLagMs: Int64 = .max
 
     public init() {}
 }

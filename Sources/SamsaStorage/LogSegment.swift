@@ -37,7 +37,10 @@ struct LogSegment: Sendable {
         let path = directory + "/" + fileName(baseOffset, ".log")
         let file = try FileDescriptorBox.open(path, create: true)
         try file.truncate(to: 0)
-        return LogSegment(baseOffset: baseOffset, file: file, size: 0, nextOffset: baseOffset, createdAtMs: now)
+        // No index files yet: the next flush (or close) writes them.
+        var segment = LogSegment(baseOffset: baseOffset, file: file, size: 0, nextOffset: baseOffset, createdAtMs: now)
+        segment.indexesDirty = true
+        return segment
     }
 
     /// Accounts for a batch appended at `position` (the file write has already happened).

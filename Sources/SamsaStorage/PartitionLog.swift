@@ -50,17 +50,29 @@ public struct LogOffsets: Sendable, Equatable {
 /// One partition's log: an ordered list of segments in one folder. Thread-safe: every operation
 /// runs under the log's lock; appends write with one `pwritev` straight from the request's buffer
 /// (base offset and leader epoch patched in small header copies, the rest of each batch untouched).
+///
+/// An append either happens completely or not at all: the only writes under the append lock are the
+/// batch bytes (and the creation of a new segment file on a roll, before them); when they fail, the
+/// segment is cut back to where it was and nothing in memory has moved. If the cut itself fails, or
+/// an fsync fails, the log directory goes offline (`StorageError.logDirOffline`). Everything slower —
+/// fsyncs, index files, producer snapshots, the leader-epoch checkpoint — is written by `flush`,
+/// on the flusher's thread or the log directory's background queue, never under the append lock.
 public final class PartitionLog: Sendable {
     public let topicPartition: TopicPartition
     public let directory: String
+    /// The log directory this log lives in (offline state, events, background queue).
+    public let context: LogDirContext
     private let state: Mutex<State>
+    /// Serialises flushes (fsync, index, snapshot and checkpoint files); appends never take it.
+    private let ioLock = Mutex<Void>(())
 
     /// What recovery found when the log was opened (for logs and tests).
     public let recoveryReport: RecoveryReport
 
-    private init(topicPartition: TopicPartition, directory: String, state: State, report: RecoveryReport) {
+    private init(topicPartition: TopicPartition, directory: String, context: LogDirContext, state: State, report: RecoveryReport) {
         self.topicPartition = topicPartition
         self.directory = directory
+        self.context = context
         self.state = Mutex(state)
         self.recoveryReport = report
     }
@@ -70,12 +82,16 @@ public final class PartitionLog: Sendable {
     /// truncated at the last valid batch and indexes rebuilt.
     public static func open(directory: String, topicPartition: TopicPartition, config: LogConfig,
                             recoveryPoint: Int64 = 0, logStartOffset: Int64 = 0, highWatermark: Int64? = nil,
-                            cleanShutdown: Bool = false, now: Int64 = currentTimeMillis()) throws -> PartitionLog {
+                            cleanShutdown: Bool = false, context: LogDirContext? = nil,
+                            now: Int64 = currentTimeMillis()) throws -> PartitionLog {
+        let context = context ?? LogDirContext(path: String(directory[..<(directory.lastIndex(of: "/") ?? directory.endIndex)]))
+        try context.checkOnline()
         try FS.makeDirectories(directory)
-        var s = State(name: topicPartition.description, directory: directory, config: config)
-        let report = try s.load(recoveryPoint: recoveryPoint, logStartOffset: logStartOffset,
-                                highWatermark: highWatermark, cleanShutdown: cleanShutdown, now: now)
-        return PartitionLog(topicPartition: topicPartition, directory: directory, state: s, report: report)
+        var loader = LogLoader(state: State(name: topicPartition.description, directory: directory, config: config, context: context),
+                               checkpointedRecovery: recoveryPoint, checkpointedStart: logStartOffset,
+                               checkpointedHW: highWatermark, cleanShutdown: cleanShutdown, now: now)
+        let report = try loader.load()
+        return PartitionLog(topicPartition: topicPartition, directory: directory, context: context, state: loader.state, report: report)
     }
 
     public var config: LogConfig { state.withLock { $0.config } }
@@ -98,9 +114,24 @@ public final class PartitionLog: Sendable {
 
     /// Validates and appends the record batches in `records` (a produce request's `records` field).
     /// Offsets are assigned from the log end; every batch is stamped with `leaderEpoch`.
+    /// Throws `diskFull` when the file system is full (the log is left as it was) and
+    /// `logDirOffline` once the directory is offline.
     public func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64 = currentTimeMillis()) throws -> LogAppendResult {
-        try state.withLock { try $0.append(records, leaderEpoch: leaderEpoch, now: now) }
+        try context.checkOnline()
+        let (result, followUp) = try state.withLock { try $0.append(records, leaderEpoch: leaderEpoch, now: now) }
+        context.writeSucceeded()
+        if let followUp { scheduleFlush(upTo: followUp) }
+        return result
     }
+
+    /// After a roll or a new leader epoch: flush up to `offset` (the old segment's fsync, its index
+    /// files, a producer snapshot, the leader-epoch checkpoint) on the background queue.
+    private func scheduleFlush(upTo offset: Int64) {
+        context.inBackground { [self] in _ = try? flush(upTo: offset) }
+    }
+
+    /// Waits until the background work queued so far (roll completion, file deletion) has run.
+    public func waitForBackgroundWork() { context.waitForBackgroundWork() }
 
     /// Sets the high watermark (clamped to the log end): the end of what consumers may read.
     public func updateHighWatermark(_ offset: Int64) {
@@ -111,7 +142,8 @@ public final class PartitionLog: Sendable {
     /// `maxBytes` (at least one whole batch when `minOneBatch`) and never past `upperBound`
     /// (the high watermark when nil). Throws `offsetOutOfRange` outside [log start, log end].
     public func read(from offset: Int64, maxBytes: Int, upperBound: Int64? = nil, minOneBatch: Bool = true) throws -> LogReadResult {
-        try state.withLock { try $0.read(from: offset, maxBytes: maxBytes, upperBound: upperBound, minOneBatch: minOneBatch) }
+        try context.checkOnline()
+        return try state.withLock { try $0.read(from: offset, maxBytes: maxBytes, upperBound: upperBound, minOneBatch: minOneBatch) }
     }
 
     /// Reads batches into memory (for internal readers such as coordinators and tests).
@@ -123,41 +155,75 @@ public final class PartitionLog: Sendable {
 
     /// The first offset whose record timestamp is at least `timestamp`, with that record's timestamp
     /// (ListOffsets by time); nil when every record is older.
+    /// The segments are scanned (and compressed batches decompressed) outside the log's lock,
+    /// on a copy of the segment list: appends go on meanwhile.
     public func offsetForTimestamp(_ timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
-        try state.withLock { try $0.offsetForTimestamp(timestamp) }
+        try context.checkOnline()
+        let (segments, start) = state.withLock { ($0.segments, $0.logStartOffset) }
+        return try State.offsetForTimestamp(timestamp, segments: segments, logStartOffset: start)
     }
 
     /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP); nil for an empty log.
     public func offsetOfMaxTimestamp() throws -> (offset: Int64, timestamp: Int64)? {
-        try state.withLock { try $0.offsetOfMaxTimestamp() }
+        try context.checkOnline()
+        let (segments, start) = state.withLock { ($0.segments, $0.logStartOffset) }
+        return try State.offsetOfMaxTimestamp(segments: segments, logStartOffset: start)
     }
 
     /// Moves the log start offset to `offset` (DeleteRecords), deleting segments wholly below it.
     /// `offset` may not pass the high watermark. Returns the new log start offset.
     public func deleteRecords(before offset: Int64) throws -> Int64 {
-        try state.withLock { try $0.deleteRecords(before: offset) }
+        let (start, removed) = try state.withLock { s -> (Int64, [LogSegment]) in
+            var removed: [LogSegment] = []
+            let start = try s.deleteRecords(before: offset, removed: &removed)
+            return (start, removed)
+        }
+        deleteFiles(of: removed)
+        return start
+    }
+
+    /// Unlinks the files of segments already taken out of the log, outside its lock (a fetch still
+    /// sending from one keeps its descriptor).
+    private func deleteFiles(of segments: [LogSegment]) {
+        for segment in segments {
+            do { try State.deleteFiles(of: segment) } catch {
+                // The segment is out of the log; a file left behind is below the log start offset
+                // and removed by a later retention pass or ignored at load.
+            }
+        }
     }
 
     /// Deletes segments past `retention.ms` / `retention.bytes` and below the log start offset.
     /// Returns how many segments were deleted.
     @discardableResult
     public func applyRetention(now: Int64 = currentTimeMillis()) throws -> Int {
-        try state.withLock { try $0.applyRetention(now: now) }
+        let (removed, rolled) = try state.withLock { s -> ([LogSegment], Bool) in
+            var removed: [LogSegment] = []
+            let rolled = try s.applyRetention(now: now, removed: &removed)
+            return (removed, rolled)
+        }
+        deleteFiles(of: removed)
+        if rolled { scheduleFlush(upTo: logEndOffset) }
+        return removed.count
     }
 
     /// Rolls the active segment if it is too old (`segment.ms`), without waiting for an append.
     public func rollIfExpired(now: Int64 = currentTimeMillis()) throws {
-        try state.withLock { s in
+        let rolled = try state.withLock { s -> Bool in
             if let active = s.segments.last, active.size > 0, now - active.createdAtMs >= s.config.segmentMs {
                 try s.roll(now: now)
+                return true
             }
+            return false
         }
+        if rolled { scheduleFlush(upTo: logEndOffset) }
     }
 
     /// Removes everything at and after `offset` (a follower diverging from its leader). The log
     /// ends at the start of the batch holding `offset`.
     public func truncate(to offset: Int64) throws {
-        try state.withLock { try $0.truncate(to: offset) }
+        // Under the flush lock too: the truncation writes the leader-epoch checkpoint itself.
+        try ioLock.withLock { _ in try state.withLock { try $0.truncate(to: offset) } }
     }
 
     /// Whether the flush policy (`flush.messages`, `flush.ms`) asks for an fsync.
@@ -165,36 +231,150 @@ public final class PartitionLog: Sendable {
         state.withLock { $0.needsFlush(now: now) }
     }
 
-    /// Writes every appended byte to disk (fdatasync outside the lock, so appends continue) and
-    /// moves the recovery point. Returns the offset now durable.
+    /// Writes every appended byte up to `offset` (the log end when nil) to disk and moves the
+    /// recovery point: fdatasync of the segments, then the index files of closed segments, a pending
+    /// producer snapshot and the leader-epoch checkpoint (the checkpoint before the recovery point
+    /// moves, since recovery rebuilds epochs only past it). All of it outside the append lock.
+    /// A failed fsync takes the log directory offline. Returns the offset now durable.
     @discardableResult
-    public func flush() throws -> Int64 {
-        let (files, target) = state.withLock { s -> ([FileDescriptorBox], Int64) in
-            let files = s.segments.filter { $0.nextOffset > s.recoveryPoint }.map(\.file)
-            s.unflushedMessages = 0
-            s.oldestUnflushedMs = nil
-            return (files, s.logEndOffset)
+    public func flush(upTo offset: Int64? = nil) throws -> Int64 {
+        try ioLock.withLock { _ in
+            try context.checkOnline()
+            guard let job = state.withLock({ $0.deleted ? nil : $0.flushJob(upTo: offset) }) else {
+                throw StorageError.logClosed(topicPartition.description)
+            }
+            do {
+                for file in job.files { try file.sync() }
+            } catch {
+                throw context.markOffline("fsync of \(topicPartition) failed: \(error)")
+            }
+            var writtenIndexes: [Int64] = []
+            for index in job.indexes {
+                do {
+                    try FS.writeAtomically(index.indexPath, index.offsetIndex.serialized(), sync: false)
+                    try FS.writeAtomically(index.timeIndexPath, index.timeIndex.serialized(), sync: false)
+                    writtenIndexes.append(index.baseOffset)
+                } catch let e as StorageError where e.isOutOfSpace {
+                    // Indexes stay in memory and are written later.
+                    context.reportDiskFull()
+                }
+            }
+            if let (at, producers) = job.snapshot {
+                do { try State.writeProducerSnapshot(producers, at: at, directory: directory) } catch let e as StorageError where e.isOutOfSpace {
+                    context.reportDiskFull()
+                }
+            }
+            if let lines = job.epochLines {
+                do {
+                    try CheckpointFile.write(directory + "/" + State.epochCheckpointName, lines: lines)
+                } catch let e as StorageError where e.isOutOfSpace {
+                    throw context.reportDiskFull()
+                } catch {
+                    throw context.markOffline("writing the leader-epoch checkpoint of \(topicPartition) failed: \(error)")
+                }
+            }
+            state.withLock { $0.flushed(job, writtenIndexes: writtenIndexes) }
+            return job.target
         }
-        for file in files { try file.sync() }
-        state.withLock { $0.recoveryPoint = max($0.recoveryPoint, min(target, $0.logEndOffset)) }
-        return target
     }
 
     /// Flushes, writes the indexes and a producer-state snapshot, and closes the log for writes.
+    /// On a full disk the index files and the snapshot are skipped (the next start rebuilds them).
     public func close() throws -> LogOffsets {
         try flush()
-        return try state.withLock { s in
-            try s.closeForShutdown()
-            return LogOffsets(logStartOffset: s.logStartOffset, logEndOffset: s.logEndOffset,
-                              highWatermark: s.highWatermark, recoveryPoint: s.recoveryPoint)
+        return try ioLock.withLock { _ in
+            try state.withLock { s in
+                try s.closeForShutdown()
+                return LogOffsets(logStartOffset: s.logStartOffset, logEndOffset: s.logEndOffset,
+                                  highWatermark: s.highWatermark, recoveryPoint: s.recoveryPoint)
+            }
         }
     }
 
     /// Closes the log and removes its folder (the topic was deleted). Fetches still sending from
-    /// its files keep them readable until they finish.
+    /// its files keep them readable until they finish. (`LogManager.delete` renames the folder
+    /// first and removes it in the background.)
     public func delete() throws {
-        state.withLock { $0.closed = true; $0.segments.removeAll() }
+        markDeleted()
         try FS.removeTree(directory)
+    }
+
+    /// Closes the log for good: no flush (or background work still queued) touches its folder after this.
+    func markDeleted() {
+        ioLock.withLock { _ in
+            state.withLock { $0.closed = true; $0.deleted = true; $0.segments.removeAll(); $0.pendingSnapshot = nil }
+        }
+    }
+}
+
+// MARK: Cleaning (the log cleaner's view of a log)
+
+extension PartitionLog {
+    /// What the cleaner needs to plan a cleaning: the closed segments and the offsets around them.
+    struct CleanableView {
+        /// Every segment but the active one.
+        var segments: [LogSegment]
+        var logStartOffset: Int64
+        var activeBaseOffset: Int64
+        var highWatermark: Int64
+        var producers: ProducerStateManager
+        var config: LogConfig
+    }
+
+    func cleanableView() -> CleanableView? {
+        state.withLock { s in
+            guard !s.closed, !context.isOffline else { return nil }
+            return CleanableView(segments: Array(s.segments.dropLast()), logStartOffset: s.logStartOffset,
+                                 activeBaseOffset: s.segments.last!.baseOffset, highWatermark: s.highWatermark,
+                                 producers: s.producers, config: s.config)
+        }
+    }
+
+    /// Swaps the cleaned segment written at `cleanedPath` (fsynced, Kafka's `.cleaned`) in for the
+    /// consecutive segments `old` (identified by their files), as Kafka does: `.cleaned` → `.swap`,
+    /// the old `.log` files → `.deleted`, `.swap` → `.log`. A crash anywhere in between is finished
+    /// at the next start (a `.swap` replaces the segments in its offset range). Returns the files to
+    /// delete (outside the lock), or nil when the log changed meanwhile (nothing was done).
+    /// An I/O error half-way takes the log directory offline (the next start completes the swap).
+    func replaceSegments(_ old: [LogSegment], cleanedPath: String, cleaned: LogSegment) throws -> [String]? {
+        try ioLock.withLock { _ in
+            try state.withLock { s -> [String]? in
+                guard !s.closed, let first = old.first,
+                      let i = s.segments.firstIndex(where: { $0.baseOffset == first.baseOffset }),
+                      i + old.count < s.segments.count,
+                      zip(s.segments[i..<(i + old.count)], old).allSatisfy({ $0.file === $1.file })
+                else { return nil }
+                let swapPath = directory + "/" + LogSegment.fileName(first.baseOffset, ".log.swap")
+                let finalPath = directory + "/" + LogSegment.fileName(first.baseOffset, ".log")
+                do {
+                    try FS.rename(cleanedPath, swapPath)
+                    FS.syncDirectory(directory)
+                    var deleted: [String] = []
+                    for segment in old {
+                        try FS.rename(segment.logPath, segment.logPath + ".deleted")
+                        deleted.append(segment.logPath + ".deleted")
+                        try FS.remove(segment.indexPath)
+                        try FS.remove(segment.timeIndexPath)
+                    }
+                    try FS.rename(swapPath, finalPath)
+                    FS.syncDirectory(directory)
+                    let file = try FileDescriptorBox.open(finalPath, create: false)
+                    var segment = LogSegment(baseOffset: first.baseOffset, file: file, size: cleaned.size,
+                                             nextOffset: cleaned.nextOffset, createdAtMs: cleaned.createdAtMs)
+                    segment.offsetIndex = cleaned.offsetIndex
+                    segment.timeIndex = cleaned.timeIndex
+                    segment.maxTimestamp = cleaned.maxTimestamp
+                    segment.offsetOfMaxTimestamp = cleaned.offsetOfMaxTimestamp
+                    segment.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry
+                    segment.indexesDirty = true
+                    s.segments.replaceSubrange(i..<(i + old.count), with: [segment])
+                    return deleted
+                } catch {
+                    s.closed = true
+                    throw context.markOffline("swapping the cleaned segment of \(topicPartition) failed: \(error)")
+                }
+            }
+        }
     }
 }
 
@@ -223,18 +403,82 @@ extension PartitionLog {
         var unflushedMessages: Int64 = 0
         var oldestUnflushedMs: Int64?
         var closed = false
+        /// The log was deleted: its folder is being removed (flushes do nothing).
+        var deleted = false
+        let context: LogDirContext
+        /// Bumped on every change of `epochs`; the checkpoint file holds `epochsWrittenVersion`.
+        var epochsVersion = 0
+        var epochsWrittenVersion = 0
+        /// The producer state at the base of the segment last rolled, for the next flush to write.
+        var pendingSnapshot: (offset: Int64, producers: ProducerStateManager)?
 
-        init(name: String, directory: String, config: LogConfig) {
+        init(name: String, directory: String, config: LogConfig, context: LogDirContext) {
             self.name = name
             self.directory = directory
             self.config = config
+            self.context = context
         }
 
-        var epochCheckpointPath: String { directory + "/leader-epoch-checkpoint" }
+        static let epochCheckpointName = "leader-epoch-checkpoint"
+        var epochCheckpointPath: String { directory + "/" + Self.epochCheckpointName }
+
+        mutating func epochsChanged() { epochsVersion &+= 1 }
+
+        // MARK: Flush
+
+        struct IndexJob {
+            var baseOffset: Int64
+            var indexPath: String
+            var timeIndexPath: String
+            var offsetIndex: OffsetIndex
+            var timeIndex: TimeIndex
+        }
+
+        struct FlushJob {
+            var files: [FileDescriptorBox]
+            var target: Int64
+            var indexes: [IndexJob]
+            var snapshot: (Int64, ProducerStateManager)?
+            var epochLines: [String]?
+            var epochsVersion: Int
+        }
+
+        /// What a flush up to `limit` must write (taken under the lock, written outside it).
+        mutating func flushJob(upTo limit: Int64?) -> FlushJob {
+            let target = min(limit ?? logEndOffset, logEndOffset)
+            let files = segments.filter { $0.nextOffset > recoveryPoint && $0.baseOffset < target && $0.size > 0 }.map(\.file)
+            if limit == nil || target >= logEndOffset {
+                unflushedMessages = 0
+                oldestUnflushedMs = nil
+            }
+            let indexes = segments.dropLast().filter(\.indexesDirty).map {
+                IndexJob(baseOffset: $0.baseOffset, indexPath: $0.indexPath, timeIndexPath: $0.timeIndexPath,
+                         offsetIndex: $0.offsetIndex, timeIndex: $0.timeIndex)
+            }
+            let snapshot = pendingSnapshot.map { ($0.offset, $0.producers) }
+            pendingSnapshot = nil
+            return FlushJob(files: files, target: target, indexes: indexes, snapshot: snapshot,
+                            epochLines: epochsVersion != epochsWrittenVersion ? epochs.lines() : nil, epochsVersion: epochsVersion)
+        }
+
+        /// Records what a flush wrote.
+        mutating func flushed(_ job: FlushJob, writtenIndexes: [Int64]) {
+            recoveryPoint = max(recoveryPoint, min(job.target, logEndOffset))
+            if job.epochLines != nil, epochsWrittenVersion != epochsVersion { epochsWrittenVersion = job.epochsVersion }
+            for base in writtenIndexes {
+                if let i = segments.firstIndex(where: { $0.baseOffset == base }), i < segments.count - 1,
+                   let written = job.indexes.first(where: { $0.baseOffset == base }),
+                   segments[i].offsetIndex.count == written.offsetIndex.count, segments[i].timeIndex.count == written.timeIndex.count {
+                    segments[i].indexesDirty = false
+                }
+            }
+        }
 
         // MARK: Append
 
-        mutating func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64) throws -> LogAppendResult {
+        /// Appends, returning what happened and, after a roll or a new leader epoch, the offset up
+        /// to which the caller should flush in the background.
+        mutating func append(_ records: ByteBuffer, leaderEpoch: Int32, now: Int64) throws -> (LogAppendResult, Int64?) {
             guard !closed else { throw StorageError.logClosed(name) }
             var batches: [(header: RecordBatchHeader, at: Int)] = []
             var totalBytes = 0, recordCount = 0
@@ -261,9 +505,9 @@ extension PartitionLog {
                     if h.producerId >= 0 {
                         let previous = batches.last(where: { $0.header.producerId == h.producerId })?.header
                         if let dup = try producers.check(h, previous: previous, partition: name) {
-                            return LogAppendResult(firstOffset: dup.firstOffset, lastOffset: dup.lastOffset, logAppendTime: -1,
-                                                   logStartOffset: logStartOffset, recordCount: 0, bytes: 0,
-                                                   isDuplicate: true, needsFlush: false)
+                            return (LogAppendResult(firstOffset: dup.firstOffset, lastOffset: dup.lastOffset, logAppendTime: -1,
+                                                    logStartOffset: logStartOffset, recordCount: 0, bytes: 0,
+                                                    isDuplicate: true, needsFlush: false), nil)
                         }
                     }
                     batches.append((h, batch.bytes.readerIndex - records.readerIndex))
@@ -275,11 +519,14 @@ extension PartitionLog {
             }
             guard !batches.isEmpty else { throw StorageError.invalidBatch(.invalidRecord("no record batches")) }
 
+            var followUp: Int64?
             if let active = segments.last, active.size > 0,
                active.size + totalBytes > config.segmentBytes
                 || now - active.createdAtMs >= config.segmentMs
                 || logEndOffset + Int64(recordCount) - active.baseOffset > Int64(Int32.max) {
-                try roll(now: now)
+                // Only the new (empty) segment file is created here; nothing has moved if it fails.
+                do { try roll(now: now) } catch { throw context.classify(error) }
+                followUp = logEndOffset
             }
 
             let last = segments.count - 1
@@ -319,9 +566,17 @@ extension PartitionLog {
                     }
                 }
             } catch {
-                try? file.truncate(to: position)
-                throw error
+                // Roll back: the segment ends where it did. If even that fails, the log can no longer
+                // be trusted and its directory goes offline.
+                do {
+                    try file.truncate(to: position)
+                } catch let truncateError {
+                    closed = true
+                    throw context.markOffline("append to \(name) failed (\(error)) and could not be rolled back: \(truncateError)")
+                }
+                throw context.classify(error)
             }
+            // From here on nothing can fail: the batches are in the file.
 
             let firstOffset = logEndOffset
             var offset = firstOffset, at = position
@@ -335,14 +590,17 @@ extension PartitionLog {
                 offset += Int64(h.lastOffsetDelta) + 1
             }
             if epochs.assign(epoch: leaderEpoch, startOffset: firstOffset) {
-                try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+                // The checkpoint file is written by the next flush (scheduled below), before the
+                // recovery point passes this offset; recovery rebuilds epochs from batch headers after it.
+                epochsChanged()
+                followUp = followUp ?? firstOffset
             }
             logEndOffset = offset
             unflushedMessages += Int64(recordCount)
             if oldestUnflushedMs == nil { oldestUnflushedMs = monotonicMillis() }
-            return LogAppendResult(firstOffset: firstOffset, lastOffset: offset - 1, logAppendTime: stampTime ? now : -1,
-                                   logStartOffset: logStartOffset, recordCount: recordCount, bytes: totalBytes,
-                                   isDuplicate: false, needsFlush: unflushedMessages >= config.flushMessages)
+            return (LogAppendResult(firstOffset: firstOffset, lastOffset: offset - 1, logAppendTime: stampTime ? now : -1,
+                                    logStartOffset: logStartOffset, recordCount: recordCount, bytes: totalBytes,
+                                    isDuplicate: false, needsFlush: unflushedMessages >= config.flushMessages), followUp)
         }
 
         func needsFlush(now: Int64) -> Bool {
@@ -352,14 +610,12 @@ extension PartitionLog {
             return false
         }
 
-        /// Starts a new active segment at the log end, writing the old one's indexes and a producer snapshot.
+        /// Starts a new active segment at the log end. The old segment's fsync, its index files and a
+        /// producer snapshot at the new base are left to the next flush (`flush(upTo:)`, scheduled
+        /// on the background queue by the caller).
         mutating func roll(now: Int64) throws {
-            if var active = segments.popLast() {
-                try active.writeIndexes()
-                segments.append(active)
-            }
-            try writeProducerSnapshot()
             segments.append(try LogSegment.create(directory: directory, baseOffset: logEndOffset, now: now))
+            pendingSnapshot = (logEndOffset, producers)
         }
 
         // MARK: Read
@@ -401,7 +657,7 @@ extension PartitionLog {
             return found
         }
 
-        mutating func offsetForTimestamp(_ timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        static func offsetForTimestamp(_ timestamp: Int64, segments: [LogSegment], logStartOffset: Int64) throws -> (offset: Int64, timestamp: Int64)? {
             for segment in segments where segment.maxTimestamp >= timestamp {
                 var start = 0
                 if let rel = segment.timeIndex.startForTimestamp(timestamp) {
@@ -420,7 +676,7 @@ extension PartitionLog {
             return nil
         }
 
-        mutating func offsetOfMaxTimestamp() throws -> (offset: Int64, timestamp: Int64)? {
+        static func offsetOfMaxTimestamp(segments: [LogSegment], logStartOffset: Int64) throws -> (offset: Int64, timestamp: Int64)? {
             guard let segment = segments.filter({ $0.maxTimestamp >= 0 }).max(by: { $0.maxTimestamp < $1.maxTimestamp }),
                   let (position, header) = try segment.locate(max(segment.offsetOfMaxTimestamp, logStartOffset))
             else { return nil }
@@ -451,7 +707,7 @@ extension PartitionLog {
 
         // MARK: Retention and truncation
 
-        mutating func deleteRecords(before offset: Int64) throws -> Int64 {
+        mutating func deleteRecords(before offset: Int64, removed: inout [LogSegment]) throws -> Int64 {
             guard !closed else { throw StorageError.logClosed(name) }
             let target = offset < 0 ? highWatermark : offset
             guard target <= highWatermark else {
@@ -459,21 +715,23 @@ extension PartitionLog {
             }
             if target > logStartOffset {
                 logStartOffset = target
-                try deleteSegmentsBelowLogStart()
+                removed += removeSegmentsBelowLogStart()
                 producers.removeBefore(logStartOffset)
                 epochs.truncateFromStart(startOffset: logStartOffset)
-                try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+                epochsChanged()
             }
             return logStartOffset
         }
 
-        mutating func applyRetention(now: Int64) throws -> Int {
-            guard !closed else { return 0 }
+        /// Takes the segments past retention out of the log (into `removed`; the caller deletes their
+        /// files outside the lock). Returns whether the active segment had to roll.
+        mutating func applyRetention(now: Int64, removed: inout [LogSegment]) throws -> Bool {
+            guard !closed else { return false }
             var deletable = 0
             // Only segments wholly below the high watermark may go; an empty active segment stays.
             func upperBound(_ i: Int) -> Int64 { i + 1 < segments.count ? segments[i + 1].baseOffset : logEndOffset }
             if config.retentionMs >= 0 {
-                while deletable < segments.count, segments[deletable].size > 0,
+                while deletable < segments.count, segments[deletable].size > 0 || deletable < segments.count - 1,
                       upperBound(deletable) <= highWatermark,
                       now - segments[deletable].maxTimestamp > config.retentionMs {
                     deletable += 1
@@ -482,33 +740,37 @@ extension PartitionLog {
             if config.retentionBytes >= 0 {
                 var excess = segments.reduce(0) { $0 + Int64($1.size) } - config.retentionBytes
                 var bySize = 0
-                while bySize < segments.count, segments[bySize].size > 0, upperBound(bySize) <= highWatermark,
+                while bySize < segments.count, segments[bySize].size > 0 || bySize < segments.count - 1, upperBound(bySize) <= highWatermark,
                       excess >= Int64(segments[bySize].size) {
                     excess -= Int64(segments[bySize].size)
                     bySize += 1
                 }
                 deletable = max(deletable, bySize)
             }
-            guard deletable > 0 else { return try deleteSegmentsBelowLogStart() }
-            if deletable == segments.count { try roll(now: now) }
+            guard deletable > 0 else {
+                removed += removeSegmentsBelowLogStart()
+                return false
+            }
+            var rolled = false
+            if deletable == segments.count {
+                try roll(now: now)
+                rolled = true
+            }
             logStartOffset = max(logStartOffset, segments[deletable].baseOffset)
-            let deleted = try deleteSegmentsBelowLogStart()
+            removed += removeSegmentsBelowLogStart()
             producers.removeBefore(logStartOffset)
             epochs.truncateFromStart(startOffset: logStartOffset)
-            try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
-            return deleted
+            epochsChanged()
+            return rolled
         }
 
-        /// Deletes the segments that end at or before the log start offset.
-        @discardableResult
-        mutating func deleteSegmentsBelowLogStart() throws -> Int {
-            var deleted = 0
+        /// Takes out the segments that end at or before the log start offset (files not yet deleted).
+        mutating func removeSegmentsBelowLogStart() -> [LogSegment] {
+            var removed: [LogSegment] = []
             while segments.count > 1, segments[1].baseOffset <= logStartOffset {
-                let segment = segments.removeFirst()
-                try Self.deleteFiles(of: segment)
-                deleted += 1
+                removed.append(segments.removeFirst())
             }
-            return deleted
+            return removed
         }
 
         static func deleteFiles(of segment: LogSegment) throws {
@@ -540,23 +802,37 @@ extension PartitionLog {
             highWatermark = min(highWatermark, logEndOffset)
             recoveryPoint = min(recoveryPoint, logEndOffset)
             epochs.truncateFromEnd(endOffset: logEndOffset)
-            try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+            epochsChanged()
+            // A truncation must not come back after a crash with epochs of the removed records.
+            do {
+                try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+                epochsWrittenVersion = epochsVersion
+            } catch {
+                closed = true
+                throw context.markOffline("writing the leader-epoch checkpoint of \(name) failed: \(error)")
+            }
             try rebuildProducerState()
         }
 
         // MARK: Snapshots and shutdown
 
-        var snapshotOffsets: [Int64] {
+        var snapshotOffsets: [Int64] { Self.snapshotOffsets(in: directory) }
+
+        mutating func writeProducerSnapshot() throws {
+            try Self.writeProducerSnapshot(producers, at: logEndOffset, directory: directory)
+        }
+
+        static func snapshotOffsets(in directory: String) -> [Int64] {
             ((try? FS.list(directory)) ?? []).compactMap { name in
                 name.hasSuffix(".snapshot") ? Int64(name.dropLast(9)) : nil
             }.sorted()
         }
 
-        mutating func writeProducerSnapshot() throws {
-            let path = directory + "/" + LogSegment.fileName(logEndOffset, ".snapshot")
+        static func writeProducerSnapshot(_ producers: ProducerStateManager, at offset: Int64, directory: String) throws {
+            let path = directory + "/" + LogSegment.fileName(offset, ".snapshot")
             try FS.writeAtomically(path, producers.snapshot(), sync: false)
             // Keep the two newest snapshots.
-            for old in snapshotOffsets.dropLast(2) {
+            for old in snapshotOffsets(in: directory).dropLast(2) {
                 try FS.remove(directory + "/" + LogSegment.fileName(old, ".snapshot"))
             }
         }
@@ -588,129 +864,18 @@ extension PartitionLog {
             return replayed
         }
 
+        /// Writes the indexes and a producer snapshot. On a full disk they are skipped: the next
+        /// start rebuilds them (and `writeAtomically` leaves no temporary file behind).
         mutating func closeForShutdown() throws {
             guard !closed else { return }
-            for i in segments.indices { try segments[i].writeIndexes() }
-            try writeProducerSnapshot()
+            do {
+                for i in segments.indices { try segments[i].writeIndexes() }
+                try writeProducerSnapshot()
+            } catch let e as StorageError where e.isOutOfSpace {
+                context.reportDiskFull()
+            }
             closed = true
         }
 
-        // MARK: Loading and recovery
-
-        mutating func load(recoveryPoint checkpointedRecovery: Int64, logStartOffset checkpointedStart: Int64,
-                           highWatermark checkpointedHW: Int64?, cleanShutdown: Bool, now: Int64) throws -> RecoveryReport {
-            var report = RecoveryReport()
-            var bases: [Int64] = []
-            for name in try FS.list(directory) {
-                if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") || name.hasSuffix(".swap") || name.hasSuffix(".cleaned") {
-                    try FS.remove(directory + "/" + name)
-                } else if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)) {
-                    bases.append(base)
-                }
-            }
-            bases.sort()
-            if bases.isEmpty {
-                segments = [try LogSegment.create(directory: directory, baseOffset: max(checkpointedStart, 0), now: now)]
-            }
-            var truncatedFrom: Int?
-            for (i, base) in bases.enumerated() {
-                let path = directory + "/" + LogSegment.fileName(base, ".log")
-                if truncatedFrom != nil {
-                    report.bytesTruncated += (try? FileDescriptorBox.open(path, create: false).size()) ?? 0
-                    try FS.remove(path)
-                    try FS.remove(directory + "/" + LogSegment.fileName(base, ".index"))
-                    try FS.remove(directory + "/" + LogSegment.fileName(base, ".timeindex"))
-                    continue
-                }
-                let file = try FileDescriptorBox.open(path, create: false)
-                let size = try file.size()
-                var segment = LogSegment(baseOffset: base, file: file, size: size, nextOffset: base, createdAtMs: now)
-                let nextBase = i + 1 < bases.count ? bases[i + 1] : Int64.max
-                let trusted = cleanShutdown || nextBase <= checkpointedRecovery
-                if trusted, let index = try FS.readFile(segment.indexPath).flatMap({ OffsetIndex.load($0, segmentSize: size) }),
-                   let timeIndex = try FS.readFile(segment.timeIndexPath).flatMap({ TimeIndex.load($0) }),
-                   index.count == timeIndex.count {
-                    segment.offsetIndex = index
-                    segment.timeIndex = timeIndex
-                    do {
-                        try segment.rebuildTail()
-                    } catch {
-                        // The tail is not what the index says: recover this segment fully.
-                        if try recover(&segment, report: &report) { truncatedFrom = i }
-                    }
-                } else {
-                    if try recover(&segment, report: &report) { truncatedFrom = i }
-                }
-                if segment.size > 0 {
-                    var firstScanner = BatchScanner(file: file, from: 0, to: segment.size, chunkSize: RecordBatchHeader.size)
-                    if let first = try? firstScanner.next() {
-                        segment.createdAtMs = first.1.maxTimestamp > 0 ? first.1.maxTimestamp : now
-                    }
-                }
-                segments.append(segment)
-            }
-            if truncatedFrom != nil {
-                report.truncatedAt = segments.last?.nextOffset
-            }
-            // A whole empty segment can remain after a torn first batch; keep it as the active segment.
-            logEndOffset = segments.last!.nextOffset
-            logStartOffset = min(max(checkpointedStart, segments.first!.baseOffset), logEndOffset)
-            highWatermark = min(checkpointedHW ?? logEndOffset, logEndOffset)
-            highWatermark = max(highWatermark, logStartOffset)
-            if FS.exists(epochCheckpointPath) {
-                epochs = try LeaderEpochCache.load(epochCheckpointPath)
-                epochs.truncateFromEnd(endOffset: logEndOffset)
-            }
-            report.producerBatchesReplayed = try rebuildProducerState()
-            if !cleanShutdown || truncatedFrom != nil {
-                for segment in segments where segment.nextOffset > checkpointedRecovery { try segment.file.sync() }
-            }
-            recoveryPoint = logEndOffset
-            return report
-        }
-
-        /// Scans a whole segment checking every batch; truncates at the first bad one and rebuilds
-        /// the indexes. Returns true when it truncated.
-        func recover(_ segment: inout LogSegment, report: inout RecoveryReport) throws -> Bool {
-            report.segmentsScanned += 1
-            segment.offsetIndex = OffsetIndex()
-            segment.timeIndex = TimeIndex()
-            segment.maxTimestamp = -1
-            segment.offsetOfMaxTimestamp = -1
-            segment.bytesSinceIndexEntry = 0
-            segment.indexesDirty = true
-            let fullSize = segment.size
-            var scanner = BatchScanner(file: segment.file, from: 0, to: fullSize, chunkSize: 1 << 20)
-            var validEnd = 0
-            var next = segment.baseOffset
-            var truncated = false
-            while true {
-                do {
-                    guard let (position, header) = try scanner.next(validate: true) else { break }
-                    guard header.baseOffset >= next || position == 0, header.recordCount > 0 else {
-                        throw RecordBatchError.invalidRecord("offsets go backwards at position \(position)")
-                    }
-                    segment.size = position
-                    segment.didAppend(header, baseOffset: header.baseOffset, position: position, size: header.totalSize,
-                                      maxTimestamp: header.maxTimestamp, indexInterval: config.indexIntervalBytes,
-                                      now: segment.createdAtMs)
-                    next = header.lastOffset + 1
-                    validEnd = position + header.totalSize
-                    report.batchesScanned += 1
-                } catch {
-                    truncated = true
-                    break
-                }
-            }
-            if truncated || validEnd < fullSize {
-                report.bytesTruncated += fullSize - validEnd
-                try segment.file.truncate(to: validEnd)
-                truncated = true
-            }
-            segment.size = validEnd
-            segment.nextOffset = validEnd == 0 ? segment.baseOffset : next
-            try segment.writeIndexes()
-            return truncated
-        }
     }
 }

@@ -17,10 +17,15 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case corruptLog(path: String, why: String)
     case logClosed(String)
     case invalidOffset(String)
+    /// The log directory was taken offline after an I/O error that could not be rolled back (or a
+    /// failed fsync): every log in it refuses reads and writes until the broker restarts.
+    case logDirOffline(path: String)
+    /// The file system holding the log directory is full: the write was rolled back, nothing else changed.
+    case diskFull(path: String, freeBytes: Int64)
 
     public var kafkaErrorCode: KafkaErrorCode {
         switch self {
-        case .io, .corruptLog, .logClosed: return .kafkaStorageError
+        case .io, .corruptLog, .logClosed, .logDirOffline, .diskFull: return .kafkaStorageError
         case let .invalidBatch(e): return e.kafkaErrorCode
         case .messageTooLarge: return .messageTooLarge
         case .offsetOutOfRange: return .offsetOutOfRange
@@ -29,6 +34,15 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         case .unknownProducerId: return .unknownProducerId
         case .invalidTimestamp: return .invalidTimestamp
         case .invalidOffset: return .invalidRequest
+        }
+    }
+
+    /// Whether the error is the file system running out of space (ENOSPC, EDQUOT).
+    public var isOutOfSpace: Bool {
+        switch self {
+        case .diskFull: return true
+        case let .io(_, _, code): return code == ENOSPC || code == EDQUOT
+        default: return false
         }
     }
 
@@ -44,6 +58,8 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
             return s
         case let .corruptLog(path, why): return "corrupt log \(path): \(why)"
         case let .logClosed(s): return "log \(s) is closed"
+        case let .logDirOffline(path): return "log directory \(path) is offline after an I/O error"
+        case let .diskFull(path, free): return "no space left on the file system of \(path) (\(free) bytes free)"
         }
     }
 }

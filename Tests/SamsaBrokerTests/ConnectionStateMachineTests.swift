@@ -53,9 +53,45 @@ import Testing
     @Test func afterCloseLateResponsesAreHandedBackForRelease() {
         var m = ConnectionStateMachine(maxInFlight: 10)
         _ = m.receive(frame(0))
-        m.close()
+        _ = m.close()
         let out = m.complete(0, response: response(0))
         #expect(out.write.isEmpty && out.discard.count == 1)
         #expect(m.receive(frame(1)).0 == .ignore)
+    }
+
+    /// Issue 17: a client that does not read its responses. Once the socket is unwritable, no
+    /// response is handed to it and no request is read until it drains; completed responses wait
+    /// here (bounded by maxInFlight), in order.
+    @Test func anUnwritableSocketPausesReadingAndQueuesResponsesInOrder() {
+        var m = ConnectionStateMachine(maxInFlight: 100)
+        _ = m.receive(frame(0))
+        _ = m.receive(frame(1))
+        let blocked = m.writabilityChanged(false)
+        #expect(blocked.pauseReading && m.readingPaused)
+        let out0 = m.complete(0, response: response(0))
+        let out1 = m.complete(1, response: response(1))
+        #expect(out0.write.isEmpty && out1.write.isEmpty, "nothing is written to an unwritable socket")
+        #expect(m.unsentCount == 2 && m.inFlight == 2)
+        let drained = m.writabilityChanged(true)
+        #expect(bytes(drained) == [0, 1])
+        #expect(drained.resumeReading && !m.readingPaused)
+    }
+
+    @Test func anExhaustedMemoryPoolPausesReadingUntilReleased() {
+        var m = ConnectionStateMachine(maxInFlight: 100)
+        #expect(m.memoryChanged(exhausted: true).pauseReading)
+        #expect(m.readingPaused)
+        _ = m.receive(frame(0))
+        #expect(!m.complete(0, response: response(0)).resumeReading, "memory still exhausted")
+        #expect(m.memoryChanged(exhausted: false).resumeReading)
+    }
+
+    @Test func closeHandsBackUnsentResponses() {
+        var m = ConnectionStateMachine(maxInFlight: 10)
+        _ = m.receive(frame(0))
+        _ = m.writabilityChanged(false)
+        _ = m.complete(0, response: response(0))
+        let out = m.close()
+        #expect(out.discard.count == 1 && m.isQuiet)
     }
 }

@@ -13,21 +13,18 @@ import Testing
     static func flatten(_ payload: ResponsePayload) throws -> ByteBuffer {
         switch payload {
         case let .buffer(b): return b
-        case let .parts(parts, handles):
+        case let .parts(parts):
             var out = ByteBuffer()
             for part in parts {
                 switch part {
-                case let .byteBuffer(b): out.writeImmutableBuffer(b)
-                case let .fileRegion(region):
-                    var chunk = [UInt8](repeating: 0, count: region.readableBytes)
-                    let n = try region.fileHandle.withUnsafeFileDescriptor { fd in
-                        chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(region.readerIndex)) }
-                    }
-                    #expect(n == region.readableBytes)
+                case let .bytes(b): out.writeImmutableBuffer(b)
+                case let .file(file, position, length):
+                    var chunk = [UInt8](repeating: 0, count: length)
+                    let n = chunk.withUnsafeMutableBytes { pread(file.fd, $0.baseAddress, $0.count, off_t(position)) }
+                    #expect(n == length)
                     out.writeBytes(chunk)
                 }
             }
-            for h in handles { try h.close() }
             return out
         }
     }
@@ -49,7 +46,7 @@ import Testing
         p1.currentLeader = (2, 7)
         var p2 = FetchResponseEncoder.Partition(index: 2, highWatermark: 5, lastStableOffset: 5, logStartOffset: 1)
         p2.records = .buffer(batch)
-        let payload = try FetchResponseEncoder.encode(version: version, correlationId: 42, errorCode: .none, sessionId: 0,
+        let payload = FetchResponseEncoder.encode(version: version, correlationId: 42, errorCode: .none, sessionId: 0,
                                                       topics: [.init(name: "t", topicId: id, partitions: [p0, p1, p2])])
         var bytes = try Self.flatten(payload)
         let size = bytes.readInteger(as: Int32.self) ?? -1

@@ -97,6 +97,23 @@ public struct BrokerConfig: Sendable {
     public var deleteTopicEnable: Bool { bool("delete.topic.enable") }
     public var maxRequestSize: Int { int("socket.request.max.bytes") ?? 104_857_600 }
     public var queuedMaxRequests: Int { int("queued.max.requests") ?? 500 }
+    /// The network server's resource limits.
+    public var serverLimits: ServerLimits {
+        var l = ServerLimits()
+        l.maxFrameSize = maxRequestSize
+        l.maxInFlight = queuedMaxRequests
+        l.maxRequestBytes = int("queued.max.request.bytes").flatMap { $0 > 0 ? $0 : nil }
+        l.maxIdleMs = int64("connections.max.idle.ms").flatMap { $0 > 0 ? $0 : nil }
+        l.maxConnections = int("max.connections") ?? .max
+        l.maxConnectionsPerIp = int("max.connections.per.ip") ?? .max
+        for entry in (string("max.connections.per.ip.overrides") ?? "").split(separator: ",") {
+            let parts = entry.split(separator: ":")
+            if parts.count >= 2, let n = Int(String(parts.last!).trimmingSpaces) {
+                l.maxConnectionsPerIpOverrides[parts.dropLast().joined(separator: ":").trimmingSpaces] = n
+            }
+        }
+        return l
+    }
     public var retentionCheckIntervalMs: Int64 { int64("log.retention.check.interval.ms") ?? 300_000 }
     public var flushSchedulerIntervalMs: Int64 { int64("log.flush.scheduler.interval.ms") ?? 1000 }
     public var checkpointIntervalMs: Int64 { int64("log.flush.offset.checkpoint.interval.ms") ?? 60_000 }
@@ -151,12 +168,26 @@ public struct BrokerConfig: Sendable {
         if let v = long("message.timestamp.before.max.ms") { c.timestampBeforeMaxMs = v }
         if let v = long("message.timestamp.after.max.ms") { c.timestampAfterMaxMs = v }
         c.logAppendTime = topicValue("message.timestamp.type", overrides: overrides) == "LogAppendTime"
-        // Compacted-only topics are never trimmed by time or size (compaction itself is not implemented yet).
+        // Compacted-only topics are never trimmed by time or size; the log cleaner compacts them.
         let policies = (topicValue("cleanup.policy", overrides: overrides) ?? "delete").split(separator: ",").map { String($0).trimmingSpaces }
         if !policies.contains("delete") {
             c.retentionMs = -1
             c.retentionBytes = -1
         }
+        c.compact = policies.contains("compact")
+        if let v = long("delete.retention.ms") { c.deleteRetentionMs = v }
+        if let v = topicValue("min.cleanable.dirty.ratio", overrides: overrides).flatMap({ Double($0.trimmingSpaces) }) { c.minCleanableDirtyRatio = v }
+        if let v = long("min.compaction.lag.ms") { c.minCompactionLagMs = v }
+        if let v = long("max.compaction.lag.ms") { c.maxCompactionLagMs = v }
+        return c
+    }
+
+    /// The log cleaner's settings (`log.cleaner.*`).
+    public var cleanerConfig: CleanerConfig {
+        var c = CleanerConfig()
+        if let v = int64("log.cleaner.backoff.ms") { c.backoffMs = v }
+        if let v = string("log.cleaner.io.max.bytes.per.second").flatMap({ Double($0.trimmingSpaces) }) { c.ioMaxBytesPerSecond = v }
+        if let v = int64("log.cleaner.dedupe.buffer.size") { c.dedupeBufferSize = Int(v) }
         return c
     }
 }

@@ -67,7 +67,7 @@ private let longMax = String(Int64.max)
 
 /// Every topic-level config Kafka 4 defines, with the broker config it defaults from.
 public let topicConfigDefinitions: [ConfigDefinition] = [
-    .init(name: "cleanup.policy", type: .list, defaultValue: "delete", documentation: "The retention policy of old log segments: delete or compact (compaction is not implemented yet; compacted topics keep everything).", brokerSynonym: "log.cleanup.policy", allowed: ["delete", "compact"]),
+    .init(name: "cleanup.policy", type: .list, defaultValue: "delete", documentation: "The retention policy of old log segments: delete, compact (the log cleaner keeps the latest record per key), or both.", brokerSynonym: "log.cleanup.policy", allowed: ["delete", "compact"]),
     .init(name: "compression.type", type: .string, defaultValue: "producer", documentation: "The final compression of the topic's batches; 'producer' keeps what the producer sent.", brokerSynonym: "compression.type", allowed: ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
     .init(name: "delete.retention.ms", type: .long, defaultValue: "86400000", documentation: "How long delete tombstones are kept on compacted topics.", brokerSynonym: "log.cleaner.delete.retention.ms", minimum: 0),
     .init(name: "file.delete.delay.ms", type: .long, defaultValue: "60000", documentation: "How long to wait before deleting a file from the file system.", brokerSynonym: "log.segment.delete.delay.ms", minimum: 0),
@@ -139,6 +139,10 @@ public let brokerConfigDefinitions: [ConfigDefinition] = [
     .init(name: "log.cleaner.min.cleanable.ratio", type: .double, defaultValue: "0.5", documentation: "Default min.cleanable.dirty.ratio.", minimum: 0),
     .init(name: "log.cleaner.min.compaction.lag.ms", type: .long, defaultValue: "0", documentation: "Default min.compaction.lag.ms.", minimum: 0),
     .init(name: "log.cleaner.max.compaction.lag.ms", type: .long, defaultValue: longMax, documentation: "Default max.compaction.lag.ms.", minimum: 1),
+    .init(name: "log.cleaner.enable", type: .boolean, defaultValue: "true", documentation: "Run the log cleaner (compaction of cleanup.policy=compact topics).", readOnly: true),
+    .init(name: "log.cleaner.backoff.ms", type: .long, defaultValue: "15000", documentation: "How long the log cleaner sleeps when no log needs cleaning.", minimum: 0, readOnly: true),
+    .init(name: "log.cleaner.io.max.bytes.per.second", type: .double, defaultValue: "1.7976931348623157E308", documentation: "The log cleaner's read plus write throughput cap.", minimum: 0, readOnly: true),
+    .init(name: "log.cleaner.dedupe.buffer.size", type: .long, defaultValue: "134217728", documentation: "Memory for the log cleaner's key map of one cleaning.", minimum: 0, readOnly: true),
     .init(name: "log.local.retention.bytes", type: .long, defaultValue: "-2", documentation: "Default local.retention.bytes.", minimum: -2),
     .init(name: "log.local.retention.ms", type: .long, defaultValue: "-2", documentation: "Default local.retention.ms.", minimum: -2),
     .init(name: "message.max.bytes", type: .int, defaultValue: "1048588", documentation: "Default max.message.bytes.", minimum: 0),
@@ -148,7 +152,11 @@ public let brokerConfigDefinitions: [ConfigDefinition] = [
     .init(name: "leader.replication.throttled.replicas", type: .list, defaultValue: "", documentation: "Default leader throttled replicas."),
     .init(name: "socket.request.max.bytes", type: .int, defaultValue: "104857600", documentation: "The largest request frame accepted; larger ones close the connection.", minimum: 1, readOnly: true),
     .init(name: "queued.max.requests", type: .int, defaultValue: "500", documentation: "Requests a connection may have in flight before the broker stops reading from it.", minimum: 1, readOnly: true),
-    .init(name: "connections.max.idle.ms", type: .long, defaultValue: "600000", documentation: "Close connections idle this long.", readOnly: true),
+    .init(name: "connections.max.idle.ms", type: .long, defaultValue: "600000", documentation: "Close connections with no request, response or unanswered request for this long; -1: never.", minimum: -1, readOnly: true),
+    .init(name: "queued.max.request.bytes", type: .long, defaultValue: "536870912", documentation: "Bytes of requests held broker-wide (being received or processed) before connections stop reading until memory is released; -1: unbounded (Kafka's default; Samsa bounds it at 512 MiB).", minimum: -1, readOnly: true),
+    .init(name: "max.connections", type: .int, defaultValue: "2147483647", documentation: "Connections open at once; further ones are closed as soon as accepted.", minimum: 0, readOnly: true),
+    .init(name: "max.connections.per.ip", type: .int, defaultValue: "2147483647", documentation: "Connections open at once from one address; further ones are closed as soon as accepted.", minimum: 0, readOnly: true),
+    .init(name: "max.connections.per.ip.overrides", type: .string, defaultValue: "", documentation: "Per-address exceptions to max.connections.per.ip: 'host:count,host:count'.", readOnly: true),
     .init(name: "fetch.max.bytes", type: .int, defaultValue: "57671680", documentation: "The largest fetch response.", minimum: 0),
     .init(name: "offsets.topic.num.partitions", type: .int, defaultValue: "50", documentation: "Partitions of __consumer_offsets.", minimum: 1, readOnly: true),
     .init(name: "offsets.topic.replication.factor", type: .short, defaultValue: "1", documentation: "Replication factor of __consumer_offsets (Kafka's default is 3; a single node uses 1).", minimum: 1, readOnly: true),

@@ -45,11 +45,17 @@ public final class DelayedFetch: Sendable {
 /// Where delayed fetches wait, keyed by partition. Appends call `notify`.
 public final class FetchPurgatory: Sendable {
     private let watchers = Mutex<[TopicPartition: [DelayedFetch]]>([:])
+    /// Runs between a fetch's first read and its registration (tests use it to append in that window).
+    let beforeWatch = Mutex<(@Sendable () -> Void)?>(nil)
 
     public init() {}
 
-    /// Parks `fetch` until data arrives or `maxWaitMs` passes.
-    public func watch(_ fetch: DelayedFetch, maxWaitMs: Int64) {
+    /// Parks `fetch` until data arrives or `maxWaitMs` passes. Registration comes first and the
+    /// caller's `recheck` (bytes available now) second, so an append that lands between the
+    /// caller's first read and the registration is seen by the re-check rather than missed
+    /// (it would otherwise sleep the whole `max_wait_ms`).
+    public func watch(_ fetch: DelayedFetch, maxWaitMs: Int64, recheck: () -> Int) {
+        beforeWatch.withLock { $0 }?()
         watchers.withLock { w in
             for key in fetch.keys { w[key, default: []].append(fetch) }
         }
@@ -57,6 +63,8 @@ public final class FetchPurgatory: Sendable {
             if fetch.forceComplete() { self?.remove(fetch) }
         }
         fetch.setTimer(scheduled)
+        let available = recheck()
+        if available >= fetch.minBytes, fetch.forceComplete() { remove(fetch) }
     }
 
     /// `bytes` were appended to `tp` (Int.max: the partition went away; wake everyone).

@@ -61,21 +61,45 @@ public final class GroupCoordinatorService: Sendable {
         }
     }
 
+    /// Marks every `__consumer_offsets` partition this broker leads as loading. Called before the
+    /// broker listens, so that no request can see a group before its partition is replayed.
+    func prepareLoading() {
+        guard let topic = services.cache.topic(Topics.consumerOffsets) else { return }
+        let led = topic.partitions.filter { $0.leader == services.brokerId }.map(\.partition)
+        state.withLock { $0.coordinator.beginLoading(led) }
+    }
+
     /// Replays every `__consumer_offsets` partition this broker leads (groups answer
-    /// COORDINATOR_LOAD_IN_PROGRESS meanwhile).
+    /// COORDINATOR_LOAD_IN_PROGRESS meanwhile). A partition whose replay fails is logged and
+    /// answers COORDINATOR_NOT_AVAILABLE until `retryFailedLoads` succeeds.
     func loadAll() {
         guard let topic = services.cache.topic(Topics.consumerOffsets) else { return }
         let led = topic.partitions.filter { $0.leader == services.brokerId }.map(\.partition)
         state.withLock { $0.coordinator.beginLoading(led) }
+        load(led)
+    }
+
+    /// Loads again the partitions whose replay failed (run periodically by the broker).
+    func retryFailedLoads() {
+        let failed = state.withLock { s -> [Int32] in
+            let f = s.coordinator.failedPartitions.sorted()
+            s.coordinator.beginLoading(f)
+            return f
+        }
+        if !failed.isEmpty { load(failed) }
+    }
+
+    private func load(_ partitions: [Int32]) {
         var records = 0
         let started = monotonicMillis()
-        for p in led {
+        for p in partitions {
             do {
                 records += try load(partition: p)
+                state.withLock { $0.coordinator.finishLoading(p) }
             } catch {
-                logger.error("cannot load \(Topics.consumerOffsets)-\(p): \(error)")
+                logger.error("cannot load consumer groups from \(Topics.consumerOffsets)-\(p); its groups answer COORDINATOR_NOT_AVAILABLE until a retry succeeds: \(error)")
+                state.withLock { $0.coordinator.failLoading(p) }
             }
-            state.withLock { $0.coordinator.finishLoading(p) }
         }
         if records > 0 {
             logger.info("loaded consumer groups", metadata: ["records": "\(records)", "groups": "\(state.withLock { $0.coordinator.groupIds.count })",
@@ -83,8 +107,14 @@ public final class GroupCoordinatorService: Sendable {
         }
     }
 
+    /// Test seam: called before each partition is replayed (a throw makes that replay fail).
+    let beforeLoad = Mutex<(@Sendable (Int32) throws -> Void)?>(nil)
+
     private func load(partition p: Int32) throws -> Int {
-        guard let log = services.replicas.partition(TopicPartition(Topics.consumerOffsets, p))?.log else { return 0 }
+        try beforeLoad.withLock { $0 }?(p)
+        guard let log = services.replicas.partition(TopicPartition(Topics.consumerOffsets, p))?.log else {
+            throw KafkaError(.notLeaderOrFollower, "no local replica of \(Topics.consumerOffsets)-\(p)")
+        }
         var offset = log.logStartOffset
         let end = log.highWatermark
         var count = 0

@@ -53,26 +53,15 @@ struct FetchHandler: APIHandler {
             let result = read(wanted, version: version, maxBytes: maxBytes)
             promise.succeed(encode(version, correlationId, error: .none, topics: result.topics))
         }
-        services.replicas.purgatory.watch(delayed, maxWaitMs: Int64(request.maxWaitMs))
+        services.replicas.purgatory.watch(delayed, maxWaitMs: Int64(request.maxWaitMs)) {
+            let again = read(wanted, version: version, maxBytes: maxBytes)
+            return again.hasError ? Int.max : again.bytes
+        }
         return .payload(promise.futureResult)
     }
 
     func encode(_ version: Int16, _ correlationId: Int32, error: KafkaErrorCode, topics: [FetchResponseEncoder.Topic]) -> ResponsePayload {
-        // Encoding only fails when a descriptor cannot be duplicated (out of file descriptors).
-        do {
-            return try FetchResponseEncoder.encode(version: version, correlationId: correlationId, errorCode: error, sessionId: 0, topics: topics)
-        } catch {
-            services.logger.error("cannot send fetch response: \(error)")
-            var empty = topics
-            for t in empty.indices {
-                for p in empty[t].partitions.indices {
-                    empty[t].partitions[p].records = .none
-                    empty[t].partitions[p].errorCode = .kafkaStorageError
-                }
-            }
-            return (try? FetchResponseEncoder.encode(version: version, correlationId: correlationId, errorCode: .unknownServerError,
-                                                        sessionId: 0, topics: empty)) ?? .buffer(ByteBuffer())
-        }
+        FetchResponseEncoder.encode(version: version, correlationId: correlationId, errorCode: error, sessionId: 0, topics: topics)
     }
 
     func read(_ wanted: [WantedTopic], version: Int16, maxBytes: Int) -> (topics: [FetchResponseEncoder.Topic], bytes: Int, hasError: Bool) {

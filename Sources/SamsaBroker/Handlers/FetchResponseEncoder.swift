@@ -42,8 +42,7 @@ struct FetchResponseEncoder {
     let correlationId: Int32
     var flexible: Bool { version >= 12 }
 
-    private var parts: [IOData] = []
-    private var handles: [NIOFileHandle] = []
+    private var parts: [ResponsePart] = []
     private var current = ByteBuffer()
 
     init(version: Int16, correlationId: Int32) {
@@ -51,20 +50,16 @@ struct FetchResponseEncoder {
         self.correlationId = correlationId
     }
 
-    /// The whole response (size prefix included). File slices are sent from duplicated descriptors
-    /// that are closed once written.
-    static func encode(version: Int16, correlationId: Int32, errorCode: KafkaErrorCode, sessionId: Int32, topics: [Topic]) throws -> ResponsePayload {
+    /// The whole response (size prefix included). File slices stay references to the segment's
+    /// own descriptor (no descriptor is opened or duplicated per response); the connection sends
+    /// them with sendfile when it writes the response.
+    static func encode(version: Int16, correlationId: Int32, errorCode: KafkaErrorCode, sessionId: Int32, topics: [Topic]) -> ResponsePayload {
         var e = FetchResponseEncoder(version: version, correlationId: correlationId)
-        do {
-            try e.write(errorCode: errorCode, sessionId: sessionId, topics: topics)
-        } catch {
-            for h in e.handles { try? h.close() }
-            throw error
-        }
+        e.write(errorCode: errorCode, sessionId: sessionId, topics: topics)
         return e.finish()
     }
 
-    private mutating func write(errorCode: KafkaErrorCode, sessionId: Int32, topics: [Topic]) throws {
+    private mutating func write(errorCode: KafkaErrorCode, sessionId: Int32, topics: [Topic]) {
         current.writeInteger(Int32(0))  // size, filled in by finish()
         current.writeKafkaInt32(correlationId)
         if flexible { current.writeUnsignedVarint(0) }  // response header v1 tagged fields
@@ -91,11 +86,9 @@ struct FetchResponseEncoder {
                 case .none: break
                 case let .buffer(b): current.writeImmutableBuffer(b)
                 case let .file(slice):
-                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try slice.file.duplicate())
-                    handles.append(handle)
-                    parts.append(.byteBuffer(current))
+                    parts.append(.bytes(current))
                     current = ByteBuffer()
-                    parts.append(.fileRegion(FileRegion(fileHandle: handle, readerIndex: slice.position, endIndex: slice.position + slice.length)))
+                    parts.append(.file(slice.file, position: slice.position, length: slice.length))
                 }
                 if flexible {
                     if let leader = p.currentLeader {
@@ -120,11 +113,11 @@ struct FetchResponseEncoder {
             current.setInteger(Int32(current.readableBytes - 4), at: current.readerIndex, endianness: .big)
             return .buffer(current)
         }
-        parts.append(.byteBuffer(current))
-        let total = parts.reduce(0) { $0 + $1.readableBytes } - 4
-        guard case var .byteBuffer(first) = parts[0] else { fatalError("a fetch response starts with its header") }
+        parts.append(.bytes(current))
+        let total = parts.reduce(0) { $0 + $1.byteCount } - 4
+        guard case var .bytes(first) = parts[0] else { fatalError("a fetch response starts with its header") }
         first.setInteger(Int32(total), at: first.readerIndex, endianness: .big)
-        parts[0] = .byteBuffer(first)
-        return .parts(parts, closeAfterWrite: handles)
+        parts[0] = .bytes(first)
+        return .parts(parts)
     }
 }

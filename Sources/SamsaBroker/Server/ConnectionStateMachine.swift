@@ -1,25 +1,48 @@
 import DequeModule
 import NIOCore
+import SamsaStorage
 
-/// A response ready to be written: one buffer, or several parts (buffers and file regions sent
-/// with sendfile) plus the file handles to close once they have been written.
-public enum ResponsePayload: Sendable {
-    case buffer(ByteBuffer)
-    case parts([IOData], closeAfterWrite: [NIOFileHandle])
+/// One piece of a response: bytes, or a range of a segment file sent with sendfile straight from
+/// the segment's own descriptor. Holding the `FileDescriptorBox` keeps that descriptor open (it
+/// closes when its last holder lets go), so a queued response costs no descriptor of its own.
+public enum ResponsePart: Sendable {
+    case bytes(ByteBuffer)
+    case file(FileDescriptorBox, position: Int, length: Int)
 
     public var byteCount: Int {
         switch self {
-        case let .buffer(b): return b.readableBytes
-        case let .parts(parts, _): return parts.reduce(0) { $0 + $1.readableBytes }
+        case let .bytes(b): return b.readableBytes
+        case let .file(_, _, length): return length
         }
     }
 }
 
-/// The ordering logic of one client connection, without any I/O (sans-IO, like postgres-nio's
-/// ConnectionStateMachine): requests are pipelined, every request is started in arrival order and
-/// responses leave in that same order whatever order they complete in. A request marked as a
-/// barrier (admin operations whose effects later requests may depend on) holds back the requests
-/// after it until it completes. Too many unanswered requests pause reading from the socket.
+/// A response ready to be written: one buffer, or several parts (buffers and file ranges).
+public enum ResponsePayload: Sendable {
+    case buffer(ByteBuffer)
+    case parts([ResponsePart])
+
+    public var byteCount: Int {
+        switch self {
+        case let .buffer(b): return b.readableBytes
+        case let .parts(parts): return parts.reduce(0) { $0 + $1.byteCount }
+        }
+    }
+}
+
+/// The ordering and back-pressure logic of one client connection, without any I/O (sans-IO, like
+/// postgres-nio's ConnectionStateMachine): requests are pipelined, every request is started in
+/// arrival order and responses leave in that same order whatever order they complete in. A
+/// request marked as a barrier (admin operations whose effects later requests may depend on)
+/// holds back the requests after it until it completes.
+///
+/// Reading from the socket pauses (Kafka "mutes" the channel) while any of these holds, and
+/// resumes when none does:
+/// - too many requests are unanswered (`maxInFlight`, from `queued.max.requests`);
+/// - the socket is not writable (the client does not read its responses): completed responses
+///   wait here, unwritten, and no new request is read, so a client that never reads can hold at
+///   most `maxInFlight` responses, never an unbounded queue;
+/// - the broker-wide memory pool for requests (`queued.max.request.bytes`) is exhausted.
 public struct ConnectionStateMachine: Sendable {
     public typealias Slot = UInt64
 
@@ -31,11 +54,16 @@ public struct ConnectionStateMachine: Sendable {
 
     private var pending = Deque<Pending>()
     private var held = Deque<ByteBuffer>()
+    /// Completed responses, in order, waiting for the socket to become writable.
+    private var unsent = Deque<ResponsePayload>()
     private var barrier: Slot?
     private var nextSlot: Slot = 0
-    public private(set) var readingPaused = false
+    private var writable = true
+    private var memoryExhausted = false
     public private(set) var isClosed = false
     public let maxInFlight: Int
+    /// Whether reading is paused now (as last reported through `Output`).
+    public private(set) var readingPaused = false
 
     public init(maxInFlight: Int) { self.maxInFlight = max(1, maxInFlight) }
 
@@ -56,7 +84,31 @@ public struct ConnectionStateMachine: Sendable {
         public var resumeReading = false
     }
 
-    public var inFlight: Int { pending.count + held.count }
+    /// Requests read and not yet answered on the socket (running, held, or answered but unsent).
+    public var inFlight: Int { pending.count + held.count + unsent.count }
+    public var unsentCount: Int { unsent.count }
+
+    private var shouldPause: Bool {
+        inFlight >= maxInFlight || !writable || !unsent.isEmpty || memoryExhausted
+    }
+
+    /// Sets `pauseReading`/`resumeReading` in `out` when the reading state changes.
+    private mutating func updateReading(_ out: inout Output) {
+        let pause = shouldPause && !isClosed
+        if pause, !readingPaused {
+            readingPaused = true
+            out.pauseReading = true
+        } else if !pause, readingPaused {
+            readingPaused = false
+            out.resumeReading = true
+        }
+    }
+
+    /// Moves unsent responses to `out.write` while the socket is writable.
+    private mutating func drain(_ out: inout Output) {
+        guard writable else { return }
+        while let r = unsent.popFirst() { out.write.append(r) }
+    }
 
     /// A frame arrived.
     public mutating func receive(_ frame: ByteBuffer) -> (ReceiveAction, Output) {
@@ -69,10 +121,7 @@ public struct ConnectionStateMachine: Sendable {
         } else {
             action = .start(allocate())
         }
-        if inFlight >= maxInFlight, !readingPaused {
-            readingPaused = true
-            out.pauseReading = true
-        }
+        updateReading(&out)
         return (action, out)
     }
 
@@ -99,13 +148,30 @@ public struct ConnectionStateMachine: Sendable {
         pending[i].response = response
         while let first = pending.first, first.done {
             pending.removeFirst()
-            if let r = first.response { out.write.append(r) }
+            if let r = first.response { unsent.append(r) }
         }
         if barrier == slot { barrier = nil }
-        if readingPaused, inFlight < maxInFlight {
-            readingPaused = false
-            out.resumeReading = true
-        }
+        drain(&out)
+        updateReading(&out)
+        return out
+    }
+
+    /// The socket's writability changed (NIO's write-buffer watermarks).
+    public mutating func writabilityChanged(_ isWritable: Bool) -> Output {
+        var out = Output()
+        guard !isClosed else { return out }
+        writable = isWritable
+        drain(&out)
+        updateReading(&out)
+        return out
+    }
+
+    /// The broker-wide request memory pool became exhausted or available again.
+    public mutating func memoryChanged(exhausted: Bool) -> Output {
+        var out = Output()
+        guard !isClosed else { return out }
+        memoryExhausted = exhausted
+        updateReading(&out)
         return out
     }
 
@@ -115,9 +181,18 @@ public struct ConnectionStateMachine: Sendable {
         return (allocate(), frame)
     }
 
-    public mutating func close() {
+    /// Whether nothing is running, held or waiting to be written (for idle-connection checks).
+    public var isQuiet: Bool { pending.isEmpty && held.isEmpty && unsent.isEmpty }
+
+    /// The connection closed: what was not written yet is handed back for release.
+    public mutating func close() -> Output {
+        var out = Output()
         isClosed = true
+        for p in pending { if let r = p.response { out.discard.append(r) } }
+        out.discard.append(contentsOf: unsent)
         pending.removeAll()
         held.removeAll()
+        unsent.removeAll()
+        return out
     }
 }
