@@ -24,11 +24,18 @@ let package = Package(
         // Generated request/response/header/data messages, ApiKey, error codes, frame codec.
         .target(name: "KafkaProtocol", dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")]),
         // CRC32C with a hardware path (SSE4.2 / ARMv8 CRC) and a portable fallback chosen at run time.
-        .target(name: "CCRC32C", cSettings: [.unsafeFlags(["-O2"])]),
-        // zlib from the system (gzip).
+        // No unsafeFlags (they keep a package from being used as a versioned dependency): release builds
+        // compile C with -O2 anyway; debug builds (-O0) are slower but still in GB/s (docs/PERFORMANCE.md).
+        .target(name: "CCRC32C"),
+        // The reference compression libraries from the system (Debian: zlib1g-dev, libzstd-dev, liblz4-dev,
+        // libsnappy-dev; installed by scripts/install-test-deps.sh).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        // Kafka's compression codecs in Swift: gzip (zlib), snappy (raw and xerial), lz4 (frame), zstd.
-        .target(name: "KafkaCompression", dependencies: ["CZlib", .product(name: "NIOCore", package: "swift-nio")]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4"),
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy"),
+        // Kafka's compression codecs over those libraries: gzip, snappy (raw, and the xerial framing in Swift),
+        // lz4 (frame), zstd; levels as KIP-390.
+        .target(name: "KafkaCompression", dependencies: ["CZlib", "CZstd", "CLZ4", "CSnappy", .product(name: "NIOCore", package: "swift-nio")]),
         // Record batches (magic 2): decode, build, validate.
         .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")]),
         // Storage engine: segmented partition logs, indexes, checkpoints, recovery, producer state. No sockets.
@@ -54,6 +61,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The protocol code generator: reads Kafka's JSON message schemas, writes Swift.
         .executableTarget(name: "SamsaCodegen", path: "Sources/SamsaCodegen"),
@@ -79,7 +87,7 @@ let package = Package(
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaClientTests", dependencies: [
-            "SamsaClient", "SamsaBroker", "KafkaProtocol", "KafkaRecords",
+            "SamsaClient", "SamsaBroker", "KafkaProtocol", "KafkaRecords", "KafkaCompression",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

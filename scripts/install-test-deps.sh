@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Installs what the interop tests drive the broker with: Debian's kcat, and a Python virtualenv
-# (.venv) with PyPI's confluent-kafka, kafka-python and pytest (pinned in Tests/Interop/requirements.txt).
+# Installs the C libraries the build links (zlib, zstd, lz4, snappy) and what the interop tests drive the
+# broker with: Debian's kcat, and a Python virtualenv (.venv) with PyPI's confluent-kafka, kafka-python and
+# pytest (pinned in Tests/Interop/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo=""
 [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
-if ! command -v kcat >/dev/null 2>&1; then
+# Debian packages: kcat, and the reference compression libraries the KafkaCompression module links
+# (zlib, zstd, lz4, snappy; see Sources/C*/module.modulemap). Installed only when one is missing.
+debs=(kcat zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev)
+missing=()
+for deb in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
     $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends kcat
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv

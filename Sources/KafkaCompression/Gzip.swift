@@ -2,6 +2,10 @@ import CZlib
 
 /// gzip (RFC 1952) through the system zlib.
 enum Gzip {
+    /// Kafka's range and default (`compression.gzip.level`, KIP-390): 1...9, or -1 for zlib's default (6).
+    static let minLevel = 1
+    static let maxLevel = 9
+    static let defaultLevel = Int(Z_DEFAULT_COMPRESSION)
     /// inflate's window bits: 15 (32 KiB window) + 32 = detect gzip or zlib from the header.
     private static let inflateWindowBits: Int32 = 15 + 32
     /// deflate's window bits: 15 (32 KiB window) + 16 = write a gzip header and trailer.
@@ -72,13 +76,11 @@ enum Gzip {
     }
 
     static func compress(_ input: UnsafeRawBufferPointer, level: Int?) throws -> [UInt8] {
-        let zlibLevel: Int32
-        if let level {
-            guard (0...9).contains(level) else { throw KafkaCompressionError.invalidLevel(codec: .gzip, level: level) }
-            zlibLevel = Int32(level)
-        } else {
-            zlibLevel = Z_DEFAULT_COMPRESSION
+        let level = level ?? defaultLevel
+        guard level == defaultLevel || (minLevel...maxLevel).contains(level) else {
+            throw KafkaCompressionError.invalidLevel(codec: .gzip, level: level)
         }
+        let zlibLevel = Int32(level)  // -1 is Z_DEFAULT_COMPRESSION
         guard input.count < Int(UInt32.max) else {
             throw KafkaCompressionError.unsupportedFeature(codec: .gzip, feature: "input of 4 GiB or more")
         }

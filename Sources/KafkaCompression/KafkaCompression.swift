@@ -47,7 +47,8 @@ public enum KafkaCompressionError: Error, Equatable, Sendable, CustomStringConve
 }
 
 /// Compression and decompression of the `records` section of Kafka record batches (magic 2), byte-compatible
-/// with the Java client, librdkafka and kafka-python:
+/// with the Java client, librdkafka and kafka-python, through the reference C libraries (zlib, libzstd, liblz4,
+/// libsnappy; the Kafka-specific framing around snappy is in Swift):
 /// - gzip: RFC 1952 streams (zlib streams are accepted too; concatenated members are decoded in sequence).
 /// - snappy: the xerial framing the Java client and librdkafka write, or raw snappy, on input; xerial on output.
 /// - lz4: the LZ4 frame format (concatenated and skippable frames accepted); independent 64 KiB blocks on output.
@@ -71,28 +72,64 @@ public enum KafkaCompression {
         case .lz4:
             return try LZ4Frame.decompress(input, limit: limit)
         case .zstd:
-            return try ZstdDecoder.decompress(input, limit: limit)
+            return try Zstd.decompress(input, limit: limit)
         }
     }
 
     /// Compresses a Kafka batch's records section.
     ///
-    /// `level`: gzip accepts 0...9 (nil is zlib's default, 6). The snappy, lz4 and zstd compressors have a single
-    /// speed/ratio setting, so `level` is ignored for them (the zstd compressor is a simple one, between LZ4 and
-    /// the reference zstd's level 1 in ratio; see `ZstdEncoder`).
+    /// `level` (KIP-390; nil means the codec's default) is checked against Kafka's range for the codec, and an
+    /// invalid one throws `KafkaCompressionError.invalidLevel`:
+    /// - gzip (`compression.gzip.level`): 1...9, or -1 for zlib's default (6); default -1.
+    /// - lz4 (`compression.lz4.level`): 1...17, default 9.
+    /// - zstd (`compression.zstd.level`): libzstd's range (-131072...22), default 3.
+    /// - snappy and none have no levels: `level` must be nil.
     public static func compress(_ codec: KafkaCompressionCodec, _ input: UnsafeRawBufferPointer, level: Int? = nil) throws -> [UInt8] {
+        try checkLevel(codec, level)
         switch codec {
         case .none:
             return Array(input)
         case .gzip:
             return try Gzip.compress(input, level: level)
         case .snappy:
-            return Snappy.compressXerial(input)
+            return try Snappy.compressXerial(input)
         case .lz4:
-            return LZ4Frame.compress(input)
+            return try LZ4Frame.compress(input, level: level)
         case .zstd:
-            return ZstdEncoder.compress(input)
+            return try Zstd.compress(input, level: level)
         }
+    }
+
+    /// The levels a codec accepts (Kafka's ranges), or nil when it has none.
+    public static func levelRange(_ codec: KafkaCompressionCodec) -> ClosedRange<Int>? {
+        switch codec {
+        case .gzip: Gzip.minLevel...Gzip.maxLevel
+        case .lz4: LZ4Frame.minLevel...LZ4Frame.maxLevel
+        case .zstd: Zstd.minLevel...Zstd.maxLevel
+        case .none, .snappy: nil
+        }
+    }
+
+    /// The level a codec uses when none is given (Kafka's defaults), or nil when it has none.
+    public static func defaultLevel(_ codec: KafkaCompressionCodec) -> Int? {
+        switch codec {
+        case .gzip: Gzip.defaultLevel
+        case .lz4: LZ4Frame.defaultLevel
+        case .zstd: Zstd.defaultLevel
+        case .none, .snappy: nil
+        }
+    }
+
+    /// Whether `level` is valid for `codec` (nil always is), as Kafka's config validators decide.
+    public static func isValidLevel(_ codec: KafkaCompressionCodec, _ level: Int?) -> Bool {
+        guard let level else { return true }
+        if codec == .gzip && level == Gzip.defaultLevel { return true }
+        return levelRange(codec)?.contains(level) ?? false
+    }
+
+    /// Throws `invalidLevel` unless `isValidLevel(codec, level)`.
+    public static func checkLevel(_ codec: KafkaCompressionCodec, _ level: Int?) throws {
+        guard isValidLevel(codec, level) else { throw KafkaCompressionError.invalidLevel(codec: codec, level: level ?? 0) }
     }
 
     /// `decompress(_:_:maxOutput:)` for an array.

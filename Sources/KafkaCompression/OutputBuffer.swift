@@ -1,13 +1,10 @@
 /// A growable byte buffer with a hard size limit, shared by the decoders.
 ///
-/// Decoders reserve room before writing (`reserve` throws once the limit would be passed), then write through
-/// `base` directly in their inner loops and advance `count`. Growth is geometric but never beyond `limit`, so
-/// memory stays bounded by the caller's `maxOutput` whatever sizes a hostile input claims.
-///
-/// The allocation has `slack` spare bytes past `capacity`, so `copyMatch` may copy in 8-byte steps and
-/// overshoot the end of a match (the overshoot is overwritten by what follows, or never counted).
+/// Decoders reserve room before writing (`reserve` throws once the limit would be passed), then let the C
+/// library write through `base + count` and advance `count`. Growth is geometric but never beyond `limit`, so
+/// memory stays bounded by the caller's `maxOutput` whatever sizes a hostile input claims. The memory is not
+/// cleared: only bytes the libraries wrote are ever counted.
 final class OutputBuffer {
-    static let slack = 16
 
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var capacity: Int
@@ -21,7 +18,7 @@ final class OutputBuffer {
         self.codec = codec
         self.limit = limit
         capacity = max(16, min(initialCapacity, limit))
-        base = .allocate(capacity: capacity + Self.slack)
+        base = .allocate(capacity: capacity)
     }
 
     deinit { base.deallocate() }
@@ -38,25 +35,11 @@ final class OutputBuffer {
 
     private func grow(to needed: Int) {
         let newCapacity = max(needed, min(limit, max(capacity * 2, 64 * 1024)))
-        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity + Self.slack)
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         newBase.update(from: base, count: count)
         base.deallocate()
         base = newBase
         capacity = newCapacity
-    }
-
-    func append(_ bytes: UnsafeRawBufferPointer) throws {
-        try reserve(bytes.count)
-        if let source = bytes.baseAddress {
-            (base + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
-        }
-        count += bytes.count
-    }
-
-    func append(repeating byte: UInt8, count n: Int) throws {
-        try reserve(n)
-        (base + count).update(repeating: byte, count: n)
-        count += n
     }
 
     /// The bytes written so far, as an array.

@@ -433,14 +433,7 @@ public struct RecordBatchBuilder: Sendable {
         let compressed = try KafkaCompression.compress(codec, records, level: level)
         var h = header
         h.attributes.rawValue = (h.attributes.rawValue & ~0x07) | codec.rawValue
-        h.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + compressed.readableBytes)
-        var out = ByteBuffer()
-        out.reserveCapacity(RecordBatchHeader.size + compressed.readableBytes)
-        h.write(to: &out)
-        out.writeImmutableBuffer(compressed)
-        let crc = CRC32C.checksum(out, at: RecordBatchHeader.attributesOffset, length: out.readableBytes - RecordBatchHeader.attributesOffset)
-        out.setInteger(crc, at: RecordBatchHeader.crcOffset, endianness: .big)
-        return out
+        return RecordBatchHeader.assemble(h, body: compressed)
     }
 
     /// The finished batch (header filled in, CRC computed).
@@ -455,6 +448,22 @@ public struct RecordBatchBuilder: Sendable {
                                   length: out.writerIndex - start - RecordBatchHeader.attributesOffset)
         out.setInteger(crc, at: start + RecordBatchHeader.crcOffset, endianness: .big)
         out.moveReaderIndex(to: start)
+        return out
+    }
+}
+
+extension RecordBatchHeader {
+    /// A whole batch from a header and its records section (compressed or not): sets the batch
+    /// length, writes both and computes the CRC.
+    public static func assemble(_ header: RecordBatchHeader, body: ByteBuffer) -> ByteBuffer {
+        var h = header
+        h.batchLength = Int32(size - logOverhead + body.readableBytes)
+        var out = ByteBuffer()
+        out.reserveCapacity(size + body.readableBytes)
+        h.write(to: &out)
+        out.writeImmutableBuffer(body)
+        let crc = CRC32C.checksum(out, at: attributesOffset, length: out.readableBytes - attributesOffset)
+        out.setInteger(crc, at: crcOffset, endianness: .big)
         return out
     }
 }

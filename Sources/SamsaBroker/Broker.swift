@@ -99,6 +99,12 @@ public final class Broker: Sendable {
 
         // Then the cluster: id, this broker, topics.
         let clusterId = try await metadataStore.clusterId()
+        // The log directory belongs to one broker of one cluster (Kafka's meta.properties).
+        if let meta = try MetaProperties.read(logDir: config.logDir) {
+            if let problem = meta.mismatch(brokerId: brokerId, clusterId: clusterId, logDir: config.logDir) { throw ConfigError(problem) }
+        } else {
+            try MetaProperties(brokerId: brokerId, clusterId: clusterId).write(logDir: config.logDir)
+        }
         try await metadataStore.registerBroker(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(advertised.port), rack: config.rack))
         cache.setCluster(id: clusterId, controllerId: brokerId, brokers: try await metadataStore.brokers())
         for record in records { try topics.apply(record) }

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -15,6 +16,9 @@ public struct ClientConfiguration: Sendable {
     /// `socket.connection.setup.timeout.ms`
     public var connectTimeoutMs: Int64 = 10_000
     public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    /// Where the client logs what it cannot report to a caller (background commit failures, retries given up,
+    /// rebalance problems). swift-log's default handler unless the application bootstraps another.
+    public var logger = Logger(label: "samsa.client")
 
     public init(bootstrapServers: [String] = ["127.0.0.1:9092"], clientId: String = "samsa-swift") {
         self.bootstrapServers = bootstrapServers

@@ -17,6 +17,8 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
     case closed
     /// A response or record the client could not decode.
     case malformedResponse(String)
+    /// A batch could not be compressed (its records fail rather than go out uncompressed).
+    case compressionFailed(codec: String, reason: String)
 
     /// Whether the same operation may succeed if tried again (after a metadata refresh).
     public var isRetriable: Bool {
@@ -44,6 +46,7 @@ public enum KafkaClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case let .invalidConfiguration(why): return "invalid configuration: \(why)"
         case .closed: return "the client is closed"
         case let .malformedResponse(why): return "malformed response: \(why)"
+        case let .compressionFailed(codec, why): return "cannot compress a batch with \(codec): \(why)"
         }
     }
 

@@ -5,41 +5,69 @@ import Foundation
 #endif
 import KafkaWire
 
-/// A topic as the cluster stores it: id, replica assignment, configs and per-partition leadership.
-public struct TopicRecord: Sendable, Equatable {
-    public var name: String
-    public var topicId: KafkaUUID
-    /// Replicas of each partition, partition index = array index.
-    public var replicas: [[Int32]]
-    public var configs: [String: String]
-    public var partitionStates: [PartitionStateRecord]
+/// A partition's leadership — who leads, at which epoch, its replicas and which of them are in
+/// sync. The one type for it from the coordination store through the broker's metadata cache to
+/// its replica manager.
+public struct PartitionLeadership: Sendable, Equatable {
+    public var partition: Int32
+    public var leader: Int32
+    public var leaderEpoch: Int32
+    public var replicas: [Int32]
+    public var isr: [Int32]
+    /// The epoch of the controller that made this decision.
+    public var controllerEpoch: Int32
 
-    public init(name: String, topicId: KafkaUUID, replicas: [[Int32]], configs: [String: String], partitionStates: [PartitionStateRecord]) {
-        self.name = name
-        self.topicId = topicId
+    public init(partition: Int32, leader: Int32, leaderEpoch: Int32, replicas: [Int32], isr: [Int32], controllerEpoch: Int32 = 1) {
+        self.partition = partition
+        self.leader = leader
+        self.leaderEpoch = leaderEpoch
         self.replicas = replicas
-        self.configs = configs
-        self.partitionStates = partitionStates
+        self.isr = isr
+        self.controllerEpoch = controllerEpoch
+    }
+
+    /// A new partition's leadership: its first replica leads at epoch 0, every replica in sync.
+    public static func initial(partition: Int32, replicas: [Int32]) -> PartitionLeadership {
+        PartitionLeadership(partition: partition, leader: replicas.first ?? -1, leaderEpoch: 0, replicas: replicas, isr: replicas)
     }
 }
 
-/// Leadership of one partition (Kafka's `/brokers/topics/<t>/partitions/<p>/state`).
-public struct PartitionStateRecord: Sendable, Equatable, Codable {
-    public var controllerEpoch: Int32
-    public var leader: Int32
-    public var version: Int32 = 1
-    public var leaderEpoch: Int32
-    public var isr: [Int32]
+/// A topic as the cluster stores it: id, configs and each partition's replicas and leadership.
+public struct TopicRecord: Sendable, Equatable {
+    public var name: String
+    public var topicId: KafkaUUID
+    public var configs: [String: String]
+    /// Partition index = array index.
+    public var partitions: [PartitionLeadership]
 
-    enum CodingKeys: String, CodingKey {
-        case controllerEpoch = "controller_epoch", leader, version, leaderEpoch = "leader_epoch", isr
+    /// Replicas of each partition, partition index = array index.
+    public var replicas: [[Int32]] { partitions.map(\.replicas) }
+
+    public init(name: String, topicId: KafkaUUID, configs: [String: String], partitions: [PartitionLeadership]) {
+        self.name = name
+        self.topicId = topicId
+        self.configs = configs
+        self.partitions = partitions
+    }
+}
+
+/// Kafka's JSON of `/brokers/topics/<t>/partitions/<p>/state` (the replicas are in the topic's node).
+struct PartitionStateZNode: Codable, Equatable {
+    var controller_epoch: Int32
+    var leader: Int32
+    var version: Int32 = 1
+    var leader_epoch: Int32
+    var isr: [Int32]
+
+    init(_ l: PartitionLeadership) {
+        controller_epoch = l.controllerEpoch
+        leader = l.leader
+        leader_epoch = l.leaderEpoch
+        isr = l.isr
     }
 
-    public init(controllerEpoch: Int32 = 1, leader: Int32, leaderEpoch: Int32, isr: [Int32]) {
-        self.controllerEpoch = controllerEpoch
-        self.leader = leader
-        self.leaderEpoch = leaderEpoch
-        self.isr = isr
+    func leadership(partition: Int32, replicas: [Int32]) -> PartitionLeadership {
+        PartitionLeadership(partition: partition, leader: leader, leaderEpoch: leader_epoch, replicas: replicas, isr: isr, controllerEpoch: controller_epoch)
     }
 }
 
@@ -144,22 +172,20 @@ public struct ClusterMetadataStore: Sendable {
         guard let node = try await store.get(path) else { return nil }
         let z = try Self.decode(TopicZNode.self, node.data, path: path)
         guard let id = KafkaUUID(z.topic_id) else { throw CoordinationError.invalidData("\(path): topic id \(z.topic_id)") }
-        var replicas: [[Int32]] = []
-        var states: [PartitionStateRecord] = []
+        var partitions: [PartitionLeadership] = []
         for p in 0..<z.partitions.count {
             guard let r = z.partitions[String(p)] else { throw CoordinationError.invalidData("\(path): partition \(p) missing") }
-            replicas.append(r)
             let statePath = "\(path)/partitions/\(p)/state"
             if let s = try await store.get(statePath) {
-                states.append(try Self.decode(PartitionStateRecord.self, s.data, path: statePath))
+                partitions.append(try Self.decode(PartitionStateZNode.self, s.data, path: statePath).leadership(partition: Int32(p), replicas: r))
             } else {
-                states.append(PartitionStateRecord(leader: r.first ?? -1, leaderEpoch: 0, isr: r))
+                partitions.append(.initial(partition: Int32(p), replicas: r))
             }
         }
         var configs: [String: String] = [:]
         let configPath = "/config/topics/\(name)"
         if let c = try await store.get(configPath) { configs = try Self.decode(ConfigZNode.self, c.data, path: configPath).config }
-        return TopicRecord(name: name, topicId: id, replicas: replicas, configs: configs, partitionStates: states)
+        return TopicRecord(name: name, topicId: id, configs: configs, partitions: partitions)
     }
 
     public func topics() async throws -> [TopicRecord] {
@@ -180,7 +206,7 @@ public struct ClusterMetadataStore: Sendable {
         ]
         for (p, r) in replicas.enumerated() {
             ops.append(.create("\(path)/partitions/\(p)/state",
-                               try Self.encode(PartitionStateRecord(leader: r.first ?? -1, leaderEpoch: 0, isr: r))))
+                               try Self.encode(PartitionStateZNode(.initial(partition: Int32(p), replicas: r)))))
         }
         try await store.multi(ops)
     }
@@ -211,15 +237,16 @@ public struct ClusterMetadataStore: Sendable {
         for (i, r) in newReplicas.enumerated() {
             z.partitions[String(start + i)] = r
             ops.append(.create("\(path)/partitions/\(start + i)/state",
-                               try Self.encode(PartitionStateRecord(leader: r.first ?? -1, leaderEpoch: 0, isr: r))))
+                               try Self.encode(PartitionStateZNode(.initial(partition: Int32(start + i), replicas: r)))))
         }
         ops.insert(.set(path, try Self.encode(z), expectedVersion: node.version), at: 0)
         try await store.multi(ops)
     }
 
-    public func setPartitionState(_ name: String, partition: Int32, _ state: PartitionStateRecord) async throws {
-        let path = "/brokers/topics/\(name)/partitions/\(partition)/state"
-        try await store.set(path, data: try Self.encode(state), expectedVersion: nil)
+    /// Writes a partition's leadership (its state node; the replicas stay in the topic's node).
+    public func setPartitionState(_ name: String, _ leadership: PartitionLeadership) async throws {
+        let path = "/brokers/topics/\(name)/partitions/\(leadership.partition)/state"
+        try await store.set(path, data: try Self.encode(PartitionStateZNode(leadership)), expectedVersion: nil)
     }
 
     static func assignmentMap(_ replicas: [[Int32]]) -> [String: [Int32]] {

@@ -131,8 +131,12 @@ public final class EmbeddedCoordinationStore: CoordinationStore {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let data = try encoder.encode(saved)
+        // Unchanged (only ephemeral nodes moved, e.g. a broker registering again at start-up):
+        // nothing to write, so a broker can start and serve reads on a full disk.
+        if FileManager.default.contents(atPath: file) == data { return }
         let tmp = file + ".tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+            unlink(tmp)
             throw CoordinationError.unavailable("cannot write \(tmp)")
         }
         let fd = open(tmp, O_RDONLY)

@@ -89,13 +89,10 @@ public enum GroupRecords {
         return try GroupMetadataValue(from: &b, version: version)
     }
 
-    /// The topics a consumer-protocol member subscribes to (ConsumerProtocolSubscription, any version).
+    /// The topics a consumer-protocol member subscribes to (KafkaProtocol's `ConsumerProtocol`, shared with the
+    /// client; empty when the metadata is not a subscription).
     static func subscribedTopics(_ metadata: ByteBuffer) -> [String] {
-        var b = metadata
-        guard let version = try? b.readKafkaInt16(),
-              let s = try? ConsumerProtocolSubscription(from: &b, version: min(max(version, 0), ConsumerProtocolSubscription.validVersions.upperBound))
-        else { return [] }
-        return s.topics
+        (try? ConsumerProtocol.decodeSubscription(metadata))?.topics ?? []
     }
 
     /// The `__consumer_offsets` partition of a group: Java's `String.hashCode`, Kafka's

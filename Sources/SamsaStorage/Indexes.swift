@@ -141,13 +141,17 @@ public struct LeaderEpochCache: Sendable, Equatable {
         return true
     }
 
-    /// The end offset of `epoch`: the start of the next higher epoch, or `logEndOffset` for the
-    /// latest; with the largest epoch at or below the one asked for (OffsetForLeaderEpoch).
+    /// The end offset of `epoch` as Kafka's `LeaderEpochFileCache.endOffsetFor` answers
+    /// OffsetForLeaderEpoch: for the latest epoch, `logEndOffset`; otherwise the start offset of
+    /// the first epoch above it, paired with the largest known epoch at or below it (the asked
+    /// epoch itself when it is older than every known one); (-1, -1) when the epoch is newer than
+    /// any known, or nothing is known.
     public func endOffset(for epoch: Int32, logEndOffset: Int64) -> (epoch: Int32, endOffset: Int64) {
-        guard let latest = entries.last else { return (-1, -1) }
+        guard epoch >= 0, let latest = entries.last else { return (-1, -1) }
         if epoch == latest.epoch { return (epoch, logEndOffset) }
-        guard let i = entries.lastIndex(where: { $0.epoch <= epoch }) else { return (-1, -1) }
-        return (entries[i].epoch, entries[i + 1 < entries.count ? i + 1 : i].startOffset)
+        guard let higher = entries.first(where: { $0.epoch > epoch }) else { return (-1, -1) }
+        let floor = entries.last(where: { $0.epoch <= epoch })
+        return (floor?.epoch ?? epoch, higher.startOffset)
     }
 
     /// The epoch of the leader that wrote `offset` (-1 when unknown).

@@ -353,15 +353,8 @@ public final class LogCleaner: Sendable {
         let codec = h.attributes.compression ?? .none
         let body = codec == .none ? payload : try KafkaCompression.compress(codec, payload)
         h.recordCount = Int32(records.count)
-        h.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.readableBytes)
         if h.attributes.timestampType == .createTime { h.maxTimestamp = maxTimestamp }
-        var out = ByteBuffer()
-        out.reserveCapacity(RecordBatchHeader.size + body.readableBytes)
-        h.write(to: &out)
-        out.writeImmutableBuffer(body)
-        let crc = CRC32C.checksum(out, at: RecordBatchHeader.attributesOffset, length: out.readableBytes - RecordBatchHeader.attributesOffset)
-        out.setInteger(crc, at: RecordBatchHeader.crcOffset, endianness: .big)
-        return out
+        return RecordBatchHeader.assemble(h, body: body)
     }
 }
 

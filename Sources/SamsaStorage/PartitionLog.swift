@@ -109,6 +109,10 @@ public final class PartitionLog: Sendable {
     public var segmentCount: Int { state.withLock { $0.segments.count } }
     public var sizeInBytes: Int64 { state.withLock { $0.segments.reduce(0) { $0 + Int64($1.size) } } }
     public var leaderEpochCache: LeaderEpochCache { state.withLock { $0.epochs } }
+    /// OffsetForLeaderEpoch: where `epoch` ends in this log (see `LeaderEpochCache.endOffset`).
+    public func endOffset(forLeaderEpoch epoch: Int32) -> (epoch: Int32, endOffset: Int64) {
+        state.withLock { $0.epochs.endOffset(for: epoch, logEndOffset: $0.logEndOffset) }
+    }
     public var producerState: ProducerStateManager { state.withLock { $0.producers } }
     public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
 

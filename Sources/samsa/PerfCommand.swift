@@ -97,6 +97,8 @@ struct PerfCommand: AsyncParsableCommand {
         @Option(name: .long, parsing: .unconditional, help: "Records per second; -1: as fast as possible.") var throughput: Int = -1
         @Option(name: .long, help: "0, 1 or all.") var acks: String = "all"
         @Option(name: .long) var compression: String = "none"
+        @Option(name: .long, help: "A producer setting by its Java client name, e.g. compression.lz4.level=1 (repeatable).")
+        var producerProperty: [String] = []
         @Option(name: .long) var lingerMs: Int64 = 5
         @Option(name: .long) var batchSize: Int = 65_536
         @Flag(name: .long, help: "Disable idempotence (the default with acks=all).") var noIdempotence = false
@@ -110,6 +112,7 @@ struct PerfCommand: AsyncParsableCommand {
                 config.compression = try parseCompression(compression)
                 config.lingerMs = lingerMs
                 config.batchSize = batchSize
+                for (name, value) in try parsePairs(producerProperty, what: "--producer-property") { try config.set(name, value) }
                 config.trackLatency = true
                 let stats = Mutex<(done: Int, errors: Int, firstError: KafkaClientError?, latencies: [UInt64], bytes: Int)>((0, 0, nil, [], 0))
                 stats.withLock { $0.latencies.reserveCapacity(numRecords) }

@@ -28,6 +28,8 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(name: .long, help: "0, 1 or all.") var acks: String = "all"
     @Option(name: .long, help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
     @Option(name: .long, help: "Write to this partition only.") var partition: Int32?
+    @Option(name: .long, help: "A producer setting by its Java client name, e.g. compression.zstd.level=9 (repeatable).")
+    var producerProperty: [String] = []
 
     func run() async throws {
         try await runClient("produce") {
@@ -35,6 +37,7 @@ struct ProduceCommand: AsyncParsableCommand {
             config.acks = try parseAcks(acks)
             config.enableIdempotence = config.acks == .all
             config.compression = try parseCompression(compression)
+            for (name, value) in try parsePairs(producerProperty, what: "--producer-property") { try config.set(name, value) }
             let headers = try parsePairs(header, what: "--header").map { RecordHeader(key: $0.0, value: ByteBuffer(string: $0.1)) }
             let separator = keySeparator.map { Array($0.utf8) }
             let producer = try KafkaProducer(configuration: config)

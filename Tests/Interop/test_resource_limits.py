@@ -231,36 +231,40 @@ def test_idle_connections_are_closed(broker_factory):
     idle.close()
 
 
-def test_max_connections_per_ip_and_overall(broker_factory):
-    """Issue 17 item 2: max.connections.per.ip and max.connections close connections beyond the
-    limit at once; closing one makes room again."""
-    broker = broker_factory(**{"max.connections.per.ip": "5"})
-    conns = [kr.KafkaConnection("127.0.0.1", broker.port) for _ in range(5)]
+def assert_limited_to(broker, n: int) -> None:
+    """n connections are served; the next one is closed at once."""
+    conns = [kr.KafkaConnection("127.0.0.1", broker.port) for _ in range(n)]
     for c in conns:
         kr.api_versions(c)
     extra = kr.KafkaConnection("127.0.0.1", broker.port)
     with pytest.raises((kr.ConnectionClosed, ConnectionResetError, BrokenPipeError, OSError)):
         kr.api_versions(extra)
     extra.close()
+    # Closing one makes room again.
     conns.pop().close()
-    time.sleep(0.3)
-    again = kr.KafkaConnection("127.0.0.1", broker.port)
-    kr.api_versions(again)
-    again.close()
+    wait_until(lambda: _serves(broker), timeout=5, message="a free connection slot")
     for c in conns:
         c.close()
-    assert "max.connections.per.ip (5) reached" in broker.stderr_since_start()
 
-    capped = broker_factory(**{"max.connections": "3"})
-    conns = [kr.KafkaConnection("127.0.0.1", capped.port) for _ in range(3)]
-    for c in conns:
-        kr.api_versions(c)
-    extra = kr.KafkaConnection("127.0.0.1", capped.port)
-    with pytest.raises((kr.ConnectionClosed, ConnectionResetError, BrokenPipeError, OSError)):
-        kr.api_versions(extra)
-    extra.close()
-    for c in conns:
-        c.close()
+
+def _serves(broker) -> bool:
+    try:
+        with kr.KafkaConnection("127.0.0.1", broker.port) as c:
+            kr.api_versions(c)
+        return True
+    except (kr.ConnectionClosed, OSError):
+        return False
+
+
+def test_max_connections_per_ip_and_overall(broker_factory):
+    """Issue 17 item 2: max.connections.per.ip and max.connections close connections beyond the
+    limit at once (and say so in the log); closing one makes room again."""
+    per_ip = broker_factory(**{"max.connections.per.ip": "5"})
+    assert_limited_to(per_ip, 5)
+    assert "max.connections.per.ip (5) reached" in per_ip.stderr_since_start()
+    overall = broker_factory(**{"max.connections": "3"})
+    assert_limited_to(overall, 3)
+    assert "max.connections (3) reached" in overall.stderr_since_start()
 
 
 # ---- file descriptors -------------------------------------------------------------------------
@@ -355,3 +359,139 @@ def test_create_topics_failing_part_way_leaves_nothing_behind(broker_factory):
         assert "too-many" not in str(meta)
         assert "small-after" in str(meta)
     assert not list(broker.data_dir.glob("too-many-*"))
+
+
+# ---- full disk ----------------------------------------------------------------------------------
+
+
+KAFKA_STORAGE_ERROR = 56
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 4 MiB tmpfs of the test's own (the tests run as root), unmounted afterwards."""
+    mnt = tmp_path / "small-fs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot mount a tmpfs for the full-disk test: {r.stderr}"
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_full_disk_is_logged_and_the_broker_restarts_on_it(broker_factory, tmp_path, small_fs):
+    """Issue 17 item 4: producing onto a full log dir fails with KAFKA_STORAGE_ERROR and loses
+    nothing acknowledged; the full disk is logged once with its path; a clean shutdown leaves no
+    temporary files; the broker starts again on the still-full disk, serves the acknowledged
+    records and refuses only writes."""
+    from samsa_interop import Broker
+    broker = Broker(small_fs / "data", tmp_path / "full.stderr.log",
+                    overrides={"log.segment.bytes": str(512 * 1024)}).start()
+    acked = 0
+    value = b"v" * 4000
+    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+        assert [(n, e) for n, e, _ in kr.create_topics_v4(conn, [("fill", 1, {})])] == [("fill", 0)]
+        for _ in range(2000):
+            r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
+            if r.error_code != 0:
+                assert r.error_code == KAFKA_STORAGE_ERROR, f"got error {r.error_code}"
+                break
+            assert r.base_offset == acked
+            acked += 4
+        else:
+            raise AssertionError("a 4 MiB file system never filled up")
+    assert acked > 0
+    log = broker.stderr_since_start()
+    assert "is full" in log and str(small_fs) in log, log[-2000:]
+    assert log.count("is full") == 1, "the full disk is reported once, not per request"
+    assert broker.stop() == 0
+    strays = [p for p in (small_fs / "data").rglob("*") if p.name.endswith(".tmp")]
+    assert not strays, f"temporary files left behind: {strays}"
+
+    broker.start()
+    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+        got = kr.fetch_all_records(conn, "fill", 0, 0, acked)
+        assert len(got) == acked and all(r.value == value for r in got)
+        r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
+        assert r.error_code == KAFKA_STORAGE_ERROR
+    # Visible to operators: DescribeLogDirs (kafka-python's admin) shows the log dir, the
+    # partition's size and the volume's usable bytes (v4).
+    from kafka.admin import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        resp = admin.describe_log_dirs()
+        text = repr(resp)
+        assert "fill" in text and str(small_fs) in text, text
+    finally:
+        admin.close()
+    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+        r = conn.roundtrip_flexible(35, 4, kr.uvarint(0) + kr.NO_TAGS)  # all topics
+        r.i32()  # throttle
+        assert r.i16() == 0
+        (err, path, topics, total, usable), = r.compact_array(
+            lambda x: (x.i16(), x.compact_string(),
+                       x.compact_array(lambda t: (t.compact_string(), t.compact_array(
+                           lambda p: (p.i32(), p.i64(), p.i64(), p.boolean(), p.tagged_fields())), t.tagged_fields())),
+                       x.i64(), x.i64(), x.tagged_fields())[:5])
+        assert err == 0 and path.startswith(str(small_fs))
+        assert total == 4 * 1024 * 1024 and usable < 64 * 1024, (total, usable)
+        sizes = {name: parts for name, parts, _ in topics}
+        assert sizes["fill"][0][1] > 3 * 1024 * 1024
+    broker.close()
+
+
+# ---- delete under load ------------------------------------------------------------------------
+
+
+def test_delete_topic_while_producers_write_with_auto_create(broker_factory):
+    """Issue 17 item 5: deleting a topic while producers keep writing to it (auto-create on, so
+    the topic comes straight back) always reports success — the old partition folders are
+    renamed `...-delete` and removed in the background, so a new topic of the same name never
+    meets the old files — and the broker stays healthy."""
+    import threading
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient
+    broker = broker_factory(**{"auto.create.topics.enable": "true", "num.partitions": "3"})
+    topic = "churn"
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def produce():
+        p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0, "message.timeout.ms": 5000,
+                      "topic.metadata.refresh.interval.ms": 200})
+        while not stop.is_set():
+            try:
+                p.produce(topic, b"x" * 100)
+            except BufferError:
+                pass
+            p.poll(0.001)
+        p.flush(5)
+
+    threads = [threading.Thread(target=produce) for _ in range(2)]
+    for t in threads:
+        t.start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    deleted = 0
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline and deleted < 8:
+        md = admin.list_topics(timeout=5)
+        if topic not in md.topics or md.topics[topic].error is not None:
+            time.sleep(0.1)
+            continue
+        fut = admin.delete_topics([topic], operation_timeout=5)[topic]
+        try:
+            fut.result(timeout=10)
+            deleted += 1
+        except Exception as e:  # noqa: BLE001 - every failure is collected and reported
+            msg = str(e)
+            if "UNKNOWN_TOPIC" not in msg:
+                errors.append(msg)
+        time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors, f"topic deletion failed under load: {errors}"
+    assert deleted >= 3, f"only {deleted} deletions happened"
+    assert "Directory not empty" not in broker.stderr_since_start()
+    healthy(broker)
+    # Renamed folders are removed in the background.
+    wait_until(lambda: not list(broker.data_dir.glob("*-delete")), timeout=15, message="-delete folders removed")

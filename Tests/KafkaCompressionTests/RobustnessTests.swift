@@ -131,6 +131,38 @@ struct RobustnessTests {
         }
     }
 
+    /// Contexts are pooled: one left mid-frame by a failed call must not affect the next call, on any thread.
+    @Test("a failed decode leaves no state behind", arguments: [
+        ("medium.streamed.zst", KafkaCompressionCodec.zstd), ("medium.l22.nosize.zst", .zstd), ("large.l3.nochecksum.zst", .zstd),
+        ("medium.linked.nochecksum.lz4", .lz4), ("medium.independent.checksums.lz4", .lz4),
+    ])
+    func failuresDoNotPoisonPooledContexts(file: String, codec: KafkaCompressionCodec) async throws {
+        let entry = try #require(Fixtures.manifest.first { $0.file == file })
+        let compressed = try Fixtures.bytes(file)
+        let plaintext = try Fixtures.plaintext(entry.plaintextFile)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask { () async throws -> Void in
+                    for round in 0..<25 {
+                        // Cut mid-frame, or over the limit: both fail part-way through the frame.
+                        let cut = Array(compressed.prefix(compressed.count / 2 + worker + round))
+                        #expect(throws: KafkaCompressionError.self) { try KafkaCompression.decompress(codec, cut, maxOutput: plaintext.count) }
+                        #expect(throws: KafkaCompressionError.self) {
+                            try KafkaCompression.decompress(codec, compressed, maxOutput: plaintext.count / 3)
+                        }
+                        #expect(try KafkaCompression.decompress(codec, compressed, maxOutput: plaintext.count) == plaintext)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Compression contexts too: levels never leak from one call into the next.
+        let input = TestInputs.text(40_000, seed: 31)
+        let fast = try KafkaCompression.compress(codec, input, level: 1)
+        _ = try KafkaCompression.compress(codec, input, level: codec == .zstd ? 19 : 12)
+        #expect(try KafkaCompression.compress(codec, input, level: 1) == fast)
+    }
+
     @Test func emptyInputIsCorrupt() throws {
         for codec in [KafkaCompressionCodec.gzip, .snappy, .lz4, .zstd] {
             #expect(throws: KafkaCompressionError.self) { try KafkaCompression.decompress(codec, [], maxOutput: 100) }

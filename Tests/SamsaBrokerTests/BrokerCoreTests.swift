@@ -8,6 +8,7 @@ import SamsaCoordinators
 import Synchronization
 import Testing
 @testable import SamsaBroker
+@testable import SamsaStorage
 
 /// Broker-core behaviour without sockets: the group coordinator service's loading, the fetch
 /// purgatory's long poll.
@@ -119,6 +120,75 @@ import Testing
         let response = try FetchResponse(from: &bytes, version: 11)
         let records = response.responses.first?.partitions.first?.records
         #expect((records?.readableBytes ?? 0) > 0, "the response carries the appended batch")
+        await broker.shutdown()
+    }
+
+    /// Issue 10 item 2 at the broker: an fsync failure is fatal for the log dir — the flusher's
+    /// waiters fail, and every later produce to a partition there answers KAFKA_STORAGE_ERROR
+    /// (clients then go elsewhere), never silently succeeds.
+    @Test func anFsyncFailureTakesTheLogDirOfflineAndProducesAnswerStorageError() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let broker = try await startBroker(dir: dir.path)
+        _ = try await broker.services.topics.create(name: "fs", partitions: 1, replicationFactor: 1, assignments: nil, configs: [:], validateOnly: false)
+        let tp = TopicPartition("fs", 0)
+        let replicas = broker.services.replicas
+        let (first, partition) = try replicas.appendToLeader(tp, records: batch(["a", "b"]), requiredAcks: 1)
+        #expect(first.firstOffset == 0)
+        let flusher = Flusher(logger: broker.services.logger)
+        try await flusher.flush([partition.log], on: MultiThreadedEventLoopGroup.singleton.next()).get()
+        #expect(partition.log.offsets.recoveryPoint == 2, "a successful flush moves the recovery point")
+
+        _ = try replicas.appendToLeader(tp, records: batch(["c"]), requiredAcks: 1)
+        IOFaults.install(under: dir.path) { op, _ in op == "fdatasync" ? .init(errno: EIO, after: 0) : nil }
+        defer { IOFaults.remove(under: dir.path) }
+        await #expect(throws: (any Error).self) {
+            try await flusher.flush([partition.log], on: MultiThreadedEventLoopGroup.singleton.next()).get()
+        }
+        IOFaults.remove(under: dir.path)
+        #expect(broker.logManager.isOffline)
+        do {
+            _ = try replicas.appendToLeader(tp, records: batch(["d"]), requiredAcks: 1)
+            Issue.record("an append to an offline log dir must fail")
+        } catch {
+            #expect(KafkaError.from(error).code == .kafkaStorageError, "\(error)")
+        }
+        await flusher.shutdown()
+        await broker.shutdown()
+    }
+
+    /// OffsetForLeaderEpoch (KIP-101/320) served from the leader's epoch cache, with fencing.
+    @Test func offsetForLeaderEpochAnswersFromTheEpochCache() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let broker = try await startBroker(dir: dir.path)
+        _ = try await broker.services.topics.create(name: "ep", partitions: 1, replicationFactor: 1, assignments: nil, configs: [:], validateOnly: false)
+        let tp = TopicPartition("ep", 0)
+        let replicas = broker.services.replicas
+        _ = try replicas.appendToLeader(tp, records: batch(["a", "b", "c"]), requiredAcks: 1)
+        let partition = replicas.partition(tp)!
+        var next = partition.leadership
+        next.leaderEpoch = 2
+        partition.update(next, minInsyncReplicas: 1)
+        _ = try replicas.appendToLeader(tp, records: batch(["d", "e"]), requiredAcks: 1)
+
+        let handler = OffsetForLeaderEpochHandler(services: broker.services)
+        let context = RequestContext(header: RequestHeader(requestApiKey: 23, requestApiVersion: 4, correlationId: 1, clientId: "t"),
+                                     eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+                                     connection: ConnectionInfo(id: 1, remoteAddress: "test", remoteHost: "/test"))
+        func ask(_ epoch: Int32, current: Int32 = -1, topic: String = "ep") -> OffsetForLeaderEpochResponse.EpochEndOffset? {
+            let request = OffsetForLeaderEpochRequest(replicaId: -1, topics: [
+                .init(topic: topic, partitions: [.init(partition: 0, currentLeaderEpoch: current, leaderEpoch: epoch)])])
+            guard case let .respond(r) = handler.handle(request, context: context) else { return nil }
+            return r.topics.first?.partitions.first
+        }
+        #expect(ask(0).map { [Int64($0.errorCode), Int64($0.leaderEpoch), $0.endOffset] } == [0, 0, 3])
+        #expect(ask(1).map { [Int64($0.errorCode), Int64($0.leaderEpoch), $0.endOffset] } == [0, 0, 3])
+        #expect(ask(2).map { [Int64($0.errorCode), Int64($0.leaderEpoch), $0.endOffset] } == [0, 2, 5])
+        #expect(ask(7).map { [Int64($0.errorCode), Int64($0.leaderEpoch), $0.endOffset] } == [0, -1, -1])
+        #expect(ask(2, current: 1)?.errorCode == KafkaErrorCode.fencedLeaderEpoch.rawValue)
+        #expect(ask(2, current: 3)?.errorCode == KafkaErrorCode.unknownLeaderEpoch.rawValue)
+        #expect(ask(0, topic: "nope")?.errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
         await broker.shutdown()
     }
 }

@@ -1,3 +1,4 @@
+import KafkaCompression
 import KafkaProtocol
 import KafkaRecords
 import NIOCore
@@ -34,7 +35,9 @@ import Testing
             consumer.assign(partitions)
             consumer.seekToBeginning(partitions)
             var got: [String: ConsumerRecord] = [:]
+            let deadline = TestDeadline()
             while got.count < 300 {
+                try deadline.check("300 records (\(got.count) so far)")
                 for r in try await consumer.poll(timeoutMs: 5000) { got[String(buffer: r.value!)] = r }
             }
             for s in sent {
@@ -61,10 +64,96 @@ import Testing
             consumer.assign([TopicPartition("c", 0)])
             consumer.seekToBeginning([TopicPartition("c", 0)])
             var values: [String] = []
-            while values.count < 500 { values += try await consumer.poll(timeoutMs: 5000).map { String(buffer: $0.value!) } }
+            let deadline = TestDeadline()
+            while values.count < 500 {
+                try deadline.check("500 records (\(values.count) so far)")
+                values += try await consumer.poll(timeoutMs: 5000).map { String(buffer: $0.value!) }
+            }
             #expect(values == (0..<500).map { "compressed-\($0)" })
             await consumer.close()
         }
+    }
+
+    /// KIP-390: the producer compresses at the configured level. The broker keeps the producer's batches
+    /// (`compression.type=producer`), so each stored records section must be exactly what the library makes of
+    /// the uncompressed records at that level (the libraries are deterministic).
+    @Test(arguments: [(CompressionCodec.gzip, 1), (.gzip, 9), (.lz4, 1), (.lz4, 17), (.zstd, -5), (.zstd, 19)])
+    func compressionLevelsReachTheBatches(codec: CompressionCodec, level: Int) async throws {
+        try await withBroker { bootstrap, broker in
+            var config = ProducerConfiguration(client: ClientConfiguration(bootstrapServers: [bootstrap]))
+            try config.set("compression.type", "\(codec)")
+            try config.set("compression.\(codec).level", "\(level)")
+            #expect(config.compressionLevel == level)
+            config.lingerMs = 20
+            let producer = try KafkaProducer(configuration: config)
+            for i in 0..<400 { try await producer.enqueue(ProducerRecord(topic: "levels", partition: 0, value: "record \(i) \(i * 7919 % 1000)")) }
+            await producer.close()
+            let log = try #require(broker.logManager.log(TopicPartition("levels", 0)))
+            var records = 0
+            var batches = 0
+            var offset: Int64 = 0
+            while offset < log.highWatermark {
+                let before = offset
+                var reader = RecordBatchReader(try log.readBatches(from: offset, maxBytes: 1 << 20), allowsPartialTrailingBatch: true)
+                while let batch = try reader.next() {
+                    #expect(batch.header.attributes.compression == codec)
+                    let plain = try batch.uncompressedRecords()
+                    let expected = try KafkaCompression.compress(codec, plain, level: level)
+                    #expect(batch.recordsPayload == expected, "batch at \(batch.header.baseOffset) not compressed at level \(level)")
+                    records += Int(batch.header.recordCount)
+                    batches += 1
+                    offset = batch.header.lastOffset + 1
+                }
+                if offset == before {
+                    Issue.record("no batch at offset \(offset) below the high watermark")
+                    break
+                }
+            }
+            #expect(records == 400 && batches > 0)
+        }
+    }
+
+    @Test func invalidCompressionSettingsAreRefused() throws {
+        var config = ProducerConfiguration()
+        config.compression = .lz4
+        config.compressionLevel = 18
+        #expect(throws: KafkaClientError.invalidConfiguration("compression.lz4.level 18 is out of range 1...17")) {
+            try KafkaProducer(configuration: config)
+        }
+        config = ProducerConfiguration()
+        try config.set("compression.gzip.level", "0")
+        #expect(throws: KafkaClientError.self) { try KafkaProducer(configuration: config) }
+        config = ProducerConfiguration()
+        config.compression = .snappy
+        config.compressionLevel = 3
+        #expect(throws: KafkaClientError.self) { try KafkaProducer(configuration: config) }
+        #expect(throws: KafkaClientError.self) { try config.set("compression.zstd.level", "high") }
+        #expect(throws: KafkaClientError.self) { try config.set("compression.brotli.level", "1") }
+        // Defaults are Kafka's, and -1 is a valid gzip level.
+        let defaults = ProducerConfiguration()
+        #expect(defaults.compressionGzipLevel == -1 && defaults.compressionLz4Level == 9 && defaults.compressionZstdLevel == 3)
+        config = ProducerConfiguration()
+        try config.set("compression.type", "gzip")
+        try config.set("compression.gzip.level", "-1")
+        _ = try KafkaProducer(configuration: config)
+    }
+
+    @Test func commitAsyncReportsItsFailureToTheCaller() async throws {
+        // No groupId: the commit cannot happen, and the completion hears why (it used to be dropped).
+        let consumer = try KafkaConsumer(configuration: ConsumerConfiguration(client: ClientConfiguration(bootstrapServers: ["127.0.0.1:1"])))
+        let outcome = try await withThrowingTaskGroup(of: KafkaClientError?.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (c: CheckedContinuation<KafkaClientError?, Never>) in consumer.commitAsync { c.resume(returning: $0) } }
+            }
+            group.addTask {
+                try await Task.sleep(nanoseconds: 10_000_000_000)
+                throw KafkaClientError.timedOut(operation: "commitAsync completion", milliseconds: 10_000)
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+        #expect(outcome == .invalidConfiguration("committing offsets needs a groupId"))
+        await consumer.close()
     }
 
     @Test func idempotentRetriesLeaveNoDuplicatesWhenConnectionsAreCut() async throws {
@@ -92,11 +181,16 @@ import Testing
             var values: [String] = []
             var offset: Int64 = 0
             while offset < log.highWatermark {
+                let before = offset
                 let bytes = try log.readBatches(from: offset, maxBytes: 1 << 20)
                 var reader = RecordBatchReader(bytes, allowsPartialTrailingBatch: true)
                 while let batch = try reader.next() {
                     try batch.forEachRecord { values.append(String(buffer: $0.value!)) }
                     offset = batch.header.lastOffset + 1
+                }
+                if offset == before {
+                    Issue.record("no batch at offset \(offset) below the high watermark")
+                    break
                 }
             }
             #expect(values.count == 3000)

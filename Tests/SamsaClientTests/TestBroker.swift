@@ -134,3 +134,25 @@ final class GlueHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { closeBoth() }
 }
+
+/// A deadline for a test's wait loop, so that a regression fails the test instead of hanging CI.
+struct TestDeadline {
+    struct Expired: Error, CustomStringConvertible {
+        let what: String
+        let seconds: Double
+        var description: String { "gave up after \(seconds) s waiting for \(what)" }
+    }
+
+    let seconds: Double
+    private let end: ContinuousClock.Instant
+
+    init(seconds: Double = 30) {
+        self.seconds = seconds
+        end = .now + .milliseconds(Int(seconds * 1000))
+    }
+
+    /// Throws once the deadline has passed.
+    func check(_ what: @autoclosure () -> String) throws {
+        if ContinuousClock.now >= end { throw Expired(what: what(), seconds: seconds) }
+    }
+}

@@ -48,7 +48,7 @@ import Testing
         }
         let topic = try #require(try await meta.topic("orders"))
         #expect(topic.topicId == id && topic.replicas.count == 3 && topic.configs == ["retention.ms": "1000"])
-        #expect(topic.partitionStates[2] == PartitionStateRecord(leader: 0, leaderEpoch: 0, isr: [0]))
+        #expect(topic.partitions[2] == PartitionLeadership(partition: 2, leader: 0, leaderEpoch: 0, replicas: [0], isr: [0]))
         let json = String(decoding: try #require(try await store.get("/brokers/topics/orders")).data, as: UTF8.self)
         #expect(json.contains("\"topic_id\":\"\(id)\"") && json.contains("\"partitions\":{\"0\":[0],\"1\":[0],\"2\":[0]}"))
         try await meta.addPartitions("orders", newReplicas: [[0]])

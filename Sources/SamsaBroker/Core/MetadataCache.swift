@@ -2,32 +2,11 @@ import KafkaWire
 import SamsaCoordination
 import Synchronization
 
-public struct PartitionMetadata: Sendable, Equatable {
-    public var partition: Int32
-    public var leader: Int32
-    public var leaderEpoch: Int32
-    public var replicas: [Int32]
-    public var isr: [Int32]
-}
+/// A topic as the broker serves it: the stored record (id, configs, each partition's leadership).
+public typealias TopicMetadata = TopicRecord
 
-public struct TopicMetadata: Sendable, Equatable {
-    public var name: String
-    public var topicId: KafkaUUID
-    public var isInternal: Bool
-    public var partitions: [PartitionMetadata]
-    /// Topic-level overrides only (DescribeConfigs resolves defaults).
-    public var configs: [String: String]
-
-    init(_ record: TopicRecord) {
-        name = record.name
-        topicId = record.topicId
-        isInternal = Topics.isInternal(record.name)
-        configs = record.configs
-        partitions = record.replicas.enumerated().map { i, replicas in
-            let state = record.partitionStates[i]
-            return PartitionMetadata(partition: Int32(i), leader: state.leader, leaderEpoch: state.leaderEpoch, replicas: replicas, isr: state.isr)
-        }
-    }
+extension TopicRecord {
+    public var isInternal: Bool { Topics.isInternal(name) }
 }
 
 /// Topic name rules and Kafka's internal topics.
@@ -78,7 +57,7 @@ public final class MetadataCache: Sendable {
 
     public func topicName(id: KafkaUUID) -> String? { state.withLock { $0.topicNamesById[id] } }
 
-    public func partition(_ topic: String, _ partition: Int32) -> PartitionMetadata? {
+    public func partition(_ topic: String, _ partition: Int32) -> PartitionLeadership? {
         state.withLock { s in
             guard let t = s.topics[topic], partition >= 0, Int(partition) < t.partitions.count else { return nil }
             return t.partitions[Int(partition)]

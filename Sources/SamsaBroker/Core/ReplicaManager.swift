@@ -1,35 +1,35 @@
 import KafkaProtocol
 import KafkaWire
 import NIOCore
+import SamsaCoordination
 import SamsaStorage
 import Synchronization
 
 /// One partition replica on this broker: its log and who leads it.
 public final class Partition: Sendable {
-    public struct Leadership: Sendable, Equatable {
-        public var leader: Int32
-        public var leaderEpoch: Int32
-        public var replicas: [Int32]
-        public var isr: [Int32]
-        /// The topic's `min.insync.replicas`: acks=all needs at least this many in-sync replicas.
-        public var minInsyncReplicas: Int
-    }
-
     public let topicPartition: TopicPartition
     public let topicId: KafkaUUID
     public let log: PartitionLog
-    private let state: Mutex<Leadership>
+    private struct State: Sendable {
+        var leadership: PartitionLeadership
+        /// The topic's `min.insync.replicas`: acks=all needs at least this many in-sync replicas.
+        var minInsyncReplicas: Int
+    }
+    private let state: Mutex<State>
 
-    init(topicPartition: TopicPartition, topicId: KafkaUUID, log: PartitionLog, leadership: Leadership) {
+    init(topicPartition: TopicPartition, topicId: KafkaUUID, log: PartitionLog, leadership: PartitionLeadership, minInsyncReplicas: Int) {
         self.topicPartition = topicPartition
         self.topicId = topicId
         self.log = log
-        self.state = Mutex(leadership)
+        self.state = Mutex(State(leadership: leadership, minInsyncReplicas: minInsyncReplicas))
     }
 
-    public var leadership: Leadership { state.withLock { $0 } }
+    public var leadership: PartitionLeadership { state.withLock { $0.leadership } }
+    public var minInsyncReplicas: Int { state.withLock { $0.minInsyncReplicas } }
 
-    func update(_ leadership: Leadership) { state.withLock { $0 = leadership } }
+    func update(_ leadership: PartitionLeadership, minInsyncReplicas: Int) {
+        state.withLock { $0 = State(leadership: leadership, minInsyncReplicas: minInsyncReplicas) }
+    }
 
     /// Moves the high watermark to the smallest log end offset of the in-sync replicas. With this
     /// broker the only replica in sync, that is its own log end.
@@ -72,16 +72,14 @@ public final class ReplicaManager: Sendable {
     public func apply(_ topic: TopicMetadata, config: LogConfig, minInsyncReplicas: Int) throws {
         for p in topic.partitions where p.replicas.contains(brokerId) {
             let tp = TopicPartition(topic.name, p.partition)
-            let leadership = Partition.Leadership(leader: p.leader, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr,
-                                                  minInsyncReplicas: minInsyncReplicas)
             if let existing = partition(tp) {
-                existing.update(leadership)
+                existing.update(p, minInsyncReplicas: minInsyncReplicas)
                 existing.log.updateConfig(config)
                 continue
             }
             let log = try logManager.getOrCreate(tp, config: config)
             log.updateConfig(config)
-            let partition = Partition(topicPartition: tp, topicId: topic.topicId, log: log, leadership: leadership)
+            let partition = Partition(topicPartition: tp, topicId: topic.topicId, log: log, leadership: p, minInsyncReplicas: minInsyncReplicas)
             if p.leader == brokerId { partition.maybeIncrementHighWatermark() }
             partitions.withLock { $0[tp] = partition }
         }
@@ -118,9 +116,9 @@ public final class ReplicaManager: Sendable {
     /// high watermark and wakes fetches waiting on it.
     public func appendToLeader(_ tp: TopicPartition, records: ByteBuffer, requiredAcks: Int16) throws -> (LogAppendResult, Partition) {
         let partition = try leaderPartition(tp)
-        let leadership = partition.leadership
-        if requiredAcks == -1, leadership.isr.count < leadership.minInsyncReplicas {
-            throw KafkaError(.notEnoughReplicas, "The size of the current ISR \(leadership.isr) is insufficient to satisfy the min.isr requirement of \(leadership.minInsyncReplicas) for partition \(tp)")
+        let leadership = partition.leadership, minIsr = partition.minInsyncReplicas
+        if requiredAcks == -1, leadership.isr.count < minIsr {
+            throw KafkaError(.notEnoughReplicas, "The size of the current ISR \(leadership.isr) is insufficient to satisfy the min.isr requirement of \(minIsr) for partition \(tp)")
         }
         let result = try partition.log.append(records, leaderEpoch: leadership.leaderEpoch)
         if !result.isDuplicate {

@@ -21,7 +21,7 @@ public final class TopicManager: Sendable {
 
     /// Applies a topic to the cache and to local replicas.
     func apply(_ record: TopicRecord) throws {
-        let topic = TopicMetadata(record)
+        let topic = record
         let minIsr = config.topicValue("min.insync.replicas", overrides: topic.configs).flatMap { Int($0.trimmingSpaces) } ?? 1
         try replicas.apply(topic, config: logConfig(for: topic), minInsyncReplicas: minIsr)
         cache.put(topic)
@@ -83,8 +83,8 @@ public final class TopicManager: Sendable {
             replicaAssignment = Self.assign(partitions: Int(count), replicationFactor: Int(rf), brokers: brokerIds, startIndex: Int.random(in: 0..<brokerIds.count))
         }
         let id = KafkaUUID.random()
-        let record = TopicRecord(name: name, topicId: id, replicas: replicaAssignment, configs: configs,
-                                 partitionStates: replicaAssignment.map { PartitionStateRecord(leader: $0[0], leaderEpoch: 0, isr: $0) })
+        let record = TopicRecord(name: name, topicId: id, configs: configs,
+                                 partitions: replicaAssignment.enumerated().map { .initial(partition: Int32($0.offset), replicas: $0.element) })
         if !validateOnly {
             do {
                 try await store.createTopic(name: name, topicId: id, replicas: replicaAssignment, configs: configs)
@@ -108,7 +108,7 @@ public final class TopicManager: Sendable {
                 throw KafkaError(e.code == .unknownServerError ? .kafkaStorageError : e.code, "cannot create topic \(name): \(e.message ?? "\(error)")")
             }
         }
-        return Created(topic: TopicMetadata(record), configs: configs)
+        return Created(topic: record, configs: configs)
     }
 
     /// Kafka's rack-unaware assignment: partition p's first replica on broker (start + p), the others after it.

@@ -196,7 +196,7 @@ public final class KafkaAdmin: Sendable {
                 result.append(GroupDescription(groupId: g.groupId, state: g.groupState, protocolType: g.protocolType, protocolName: g.protocolData,
                                                members: g.members.map {
                     GroupMemberDescription(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, clientId: $0.clientId, clientHost: $0.clientHost,
-                                           assignment: g.protocolType == "consumer" ? ConsumerProtocol.decodeAssignment($0.memberAssignment) : [])
+                                           assignment: g.protocolType == "consumer" ? ((try? ConsumerProtocol.decodeAssignment($0.memberAssignment)) ?? []) : [])
                 }))
             }
         }

@@ -142,43 +142,11 @@ public struct CooperativeStickyAssignor: PartitionAssignor {
     }
 }
 
-enum ConsumerProtocol {
-    static let subscriptionVersion: Int16 = 1
-    static let assignmentVersion: Int16 = 0
-
-    static func subscription(topics: [String], owned: [TopicPartition], generation: Int32) -> ByteBuffer {
-        var b = ByteBuffer()
-        b.writeInteger(subscriptionVersion, endianness: .big)
-        let grouped = Dictionary(grouping: owned, by: \.topic)
-        ConsumerProtocolSubscription(topics: topics.sorted(), ownedPartitions: grouped.keys.sorted().map {
-            .init(topic: $0, partitions: grouped[$0]!.map(\.partition).sorted())
-        }, generationId: generation).write(to: &b, version: subscriptionVersion)
-        return b
-    }
-
-    static func decodeSubscription(memberId: String, instanceId: String?, _ metadata: ByteBuffer) -> GroupSubscription? {
-        var b = metadata
-        guard let version = try? b.readKafkaInt16(),
-              let s = try? ConsumerProtocolSubscription(from: &b, version: min(max(version, 0), 3)) else { return nil }
-        return GroupSubscription(memberId: memberId, groupInstanceId: instanceId, topics: s.topics,
-                                 ownedPartitions: s.ownedPartitions.flatMap { t in t.partitions.map { TopicPartition(t.topic, $0) } },
-                                 generationId: s.generationId)
-    }
-
-    static func assignment(_ partitions: [TopicPartition]) -> ByteBuffer {
-        var b = ByteBuffer()
-        b.writeInteger(assignmentVersion, endianness: .big)
-        let grouped = Dictionary(grouping: partitions, by: \.topic)
-        ConsumerProtocolAssignment(assignedPartitions: grouped.keys.sorted().map {
-            .init(topic: $0, partitions: grouped[$0]!.map(\.partition).sorted())
-        }).write(to: &b, version: assignmentVersion)
-        return b
-    }
-
-    static func decodeAssignment(_ bytes: ByteBuffer) -> [TopicPartition] {
-        var b = bytes
-        guard b.readableBytes >= 2, let version = try? b.readKafkaInt16(),
-              let a = try? ConsumerProtocolAssignment(from: &b, version: min(max(version, 0), 3)) else { return [] }
-        return a.assignedPartitions.flatMap { t in t.partitions.map { TopicPartition(t.topic, $0) } }
+extension GroupSubscription {
+    /// A JoinGroup member's subscription (nil when its metadata is not a consumer-protocol subscription).
+    public init?(memberId: String, groupInstanceId: String?, metadata: ByteBuffer) {
+        guard let s = try? ConsumerProtocol.decodeSubscription(metadata) else { return nil }
+        self.init(memberId: memberId, groupInstanceId: groupInstanceId, topics: s.topics, ownedPartitions: s.ownedPartitions,
+                  generationId: s.generationId)
     }
 }

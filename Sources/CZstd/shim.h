@@ -1,0 +1,2 @@
+// The reference zstd library (Debian: libzstd-dev), stable API only.
+#include <zstd.h>
