@@ -241,13 +241,6 @@ extension RecordBatch {
         let records = codec == .none ? uncompressed : try KafkaCompression.compress(codec, uncompressed, level: level)
         var h = header
         h.attributes.rawValue = (h.attributes.rawValue & ~0x07) | codec.rawValue
-        h.batchLength = Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + records.readableBytes)
-        var out = ByteBuffer()
-        out.reserveCapacity(RecordBatchHeader.size + records.readableBytes)
-        h.write(to: &out)
-        out.writeImmutableBuffer(records)
-        let crc = CRC32C.checksum(out, at: RecordBatchHeader.attributesOffset, length: out.readableBytes - RecordBatchHeader.attributesOffset)
-        out.setInteger(crc, at: RecordBatchHeader.crcOffset, endianness: .big)
-        return out
+        return RecordBatchHeader.assemble(h, body: records)
     }
 }
