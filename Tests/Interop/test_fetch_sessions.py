@@ -6,7 +6,8 @@
   sessions turned off (full sessionless fetches) it reads both partitions too.
 - confluent-kafka / librdkafka 2.16 does not use fetch sessions: rdkafka_fetcher.c always sends
   SessionId 0 and SessionEpoch -1 (full, sessionless fetches) and rotates the start of its
-  partition list itself. It must read both partitions with a tiny `fetch.max.bytes` all the same.
+  partition list itself; `test_what_the_clients_send` checks both clients on the wire. It must
+  read both partitions with a tiny `fetch.max.bytes` all the same.
 - Raw Fetch v11 on a socket: session id assignment by a full fetch (epoch 0), an incremental fetch
   that names only the changed partition and gets only the partition with news (read first thanks
   to the session's rotation), a repeated epoch answered INVALID_FETCH_SESSION_EPOCH (71), an
@@ -248,3 +249,134 @@ def test_raw_sessionless_fixed_order_reaches_every_partition(broker):
                     served.append(p)
                     offsets[p] += 1
         assert served == [0, 1, 0, 1, 0, 1], served
+
+
+# ---- what the clients send --------------------------------------------------------------------
+
+
+class FetchSpy:
+    """A TCP relay in front of the broker that records (version, session id, epoch) of every Fetch
+    request going through it. The broker advertises the relay's port, so clients fetch through it."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.target: int | None = None
+        self.fetches: list[tuple[int, int, int]] = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def _requests(self, client, upstream):
+        buf = b""
+        try:
+            while data := client.recv(65536):
+                upstream.sendall(data)
+                buf += data
+                while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big", signed=True):
+                    size = int.from_bytes(buf[:4], "big", signed=True)
+                    self._record(buf[4:4 + size])
+                    buf = buf[4 + size:]
+        except OSError:
+            pass
+        finally:
+            for s in (client, upstream):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def _record(self, frame: bytes):
+        r = kr.Reader(frame)
+        api_key, version = r.i16(), r.i16()
+        if api_key != kr.API_FETCH or version < 7:
+            return
+        r.i32()  # correlation id
+        r.string()  # client id
+        if version >= 12:
+            r.tagged_fields()
+        if version <= 14:
+            r.i32()  # replica id
+        r.i32(), r.i32(), r.i32(), r.i8()  # max wait, min bytes, max bytes, isolation level
+        with self.lock:
+            self.fetches.append((version, r.i32(), r.i32()))
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+
+
+@pytest.fixture
+def spied_broker(broker_factory):
+    spy = FetchSpy()
+    b = broker_factory(**{"advertised.listeners": f"PLAINTEXT://127.0.0.1:{spy.port}"})
+    spy.target = b.port
+    yield b, spy
+    spy.close()
+
+
+def test_what_the_clients_send(spied_broker):
+    """kafka-python opens a session (epoch 0) and goes on incrementally (same session id, epochs
+    1, 2, ...); librdkafka 2.16 only sends sessionless fetches (session id 0, epoch -1)."""
+    from confluent_kafka import Consumer, TopicPartition as CTopicPartition
+    b, spy = spied_broker
+    bootstrap = f"127.0.0.1:{spy.port}"
+    topic = "fs-spy"
+    fill(b.bootstrap, topic)
+
+    order, offsets, consumer = kp_read_order(bootstrap, topic, sessions=True)
+    consumer.close(autocommit=False)
+    with spy.lock:
+        kp = list(spy.fetches)
+        spy.fetches.clear()
+    assert kp, "no Fetch request went through the relay"
+    assert kp[0][1:] == (0, 0), f"kafka-python's first fetch: {kp[0]}"
+    incremental = [f for f in kp if f[2] > 0]
+    assert len(incremental) > 10 and len({f[1] for f in incremental}) == 1 and incremental[0][1] != 0, kp[:20]
+    assert [f[2] for f in incremental[:5]] == [1, 2, 3, 4, 5], kp[:20]
+
+    c = Consumer(consumer_config(bootstrap))
+    try:
+        c.assign([CTopicPartition(topic, 0, 0), CTopicPartition(topic, 1, 0)])
+        got = 0
+        deadline = time.monotonic() + 30
+        while got < 2 * RECORDS_PER_PARTITION:
+            assert time.monotonic() < deadline, f"confluent-kafka read {got} records"
+            got += sum(1 for m in c.consume(num_messages=500, timeout=0.2) if not m.error())
+    finally:
+        c.close()
+    with spy.lock:
+        rd = list(spy.fetches)
+    assert rd, "no Fetch request from librdkafka went through the relay"
+    assert {(sid, epoch) for _, sid, epoch in rd} == {(0, -1)}, f"librdkafka sent sessions: {sorted(set(rd))[:10]}"
