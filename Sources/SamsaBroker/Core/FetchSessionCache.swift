@@ -399,9 +399,6 @@ public struct FetchSessionCache: Sendable {
         }
     }
 
-    /// Forgets the sessionless-rotation history of a closed connection.
-    public mutating func connectionClosed(_ connection: UInt64) { served.removeValue(forKey: connection) }
-
     // MARK: - FetchSessionCache
 
     private mutating func maybeCreateSession(now: Int64, privileged: Bool, usesTopicIds: Bool, partitions: OrderedPartitions) -> Int32 {
