@@ -380,3 +380,48 @@ def test_what_the_clients_send(spied_broker):
         rd = list(spy.fetches)
     assert rd, "no Fetch request from librdkafka went through the relay"
     assert {(sid, epoch) for _, sid, epoch in rd} == {(0, -1)}, f"librdkafka sent sessions: {sorted(set(rd))[:10]}"
+
+
+def test_kafka_python_seek_pause_resume_in_a_session(broker):
+    """Seeks (a changed fetch offset sent incrementally) and pause/resume (the partition forgotten,
+    then added back) inside kafka-python's fetch session."""
+    from kafka import KafkaConsumer, TopicPartition
+    topic = "fs-kp-seek"
+    fill(broker.bootstrap, topic)
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False, group_id=None,
+                             fetch_max_wait_ms=100, max_poll_records=20)
+
+    def poll_until(predicate, what):
+        got: dict[int, list[int]] = {0: [], 1: []}
+        deadline = time.monotonic() + 30
+        while not predicate(got):
+            assert time.monotonic() < deadline, f"{what}: got {({p: o[-3:] for p, o in got.items()})}"
+            for tp, records in consumer.poll(timeout_ms=200).items():
+                got[tp.partition].extend(r.offset for r in records)
+        return got
+
+    try:
+        consumer.assign([tp0, tp1])
+        consumer.seek_to_beginning(tp0, tp1)
+        poll_until(lambda g: len(g[0]) >= 20 and len(g[1]) >= 20, "both partitions")
+        # Seek partition 0 back: its records come again from offset 5.
+        consumer.seek(tp0, 5)
+        got = poll_until(lambda g: 5 in g[0], "re-read after seek")
+        assert got[0][got[0].index(5):][:5] == [5, 6, 7, 8, 9]
+        # Pause partition 1 and write more to it: only partition 0 is fetched until it is resumed.
+        poll_until(lambda g: consumer.position(tp1) == RECORDS_PER_PARTITION, "partition 1 to the end")
+        consumer.pause(tp1)
+        host, port = broker.bootstrap.split(":")
+        with kr.KafkaConnection(host, int(port)) as conn:
+            for i in range(10):
+                assert kr.produce(conn, topic, 1, kr.simple_batch([b"after pause %d" % i])).error_code == 0
+        got = poll_until(lambda g: g[0] and g[0][-1] == RECORDS_PER_PARTITION - 1, "partition 0 to the end")
+        assert got[1] == [], f"paused partition 1 returned {got[1]}"
+        assert consumer.position(tp1) == RECORDS_PER_PARTITION
+        consumer.resume(tp1)
+        got = poll_until(lambda g: g[1] and g[1][-1] == RECORDS_PER_PARTITION + 9, "partition 1 after resume")
+        assert got[1] == list(range(RECORDS_PER_PARTITION, RECORDS_PER_PARTITION + 10))
+        assert consumer._fetcher._session_handlers[0].next_metadata.session_id != 0
+    finally:
+        consumer.close(autocommit=False)
