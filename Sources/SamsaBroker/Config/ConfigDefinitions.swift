@@ -176,6 +176,7 @@ public let brokerConfigDefinitions: [ConfigDefinition] = [
     .init(name: "max.connections.per.ip", type: .int, defaultValue: "2147483647", documentation: "Connections open at once from one address; further ones are closed as soon as accepted.", minimum: 0, readOnly: true),
     .init(name: "max.connections.per.ip.overrides", type: .string, defaultValue: "", documentation: "Per-address exceptions to max.connections.per.ip: 'host:count,host:count'.", readOnly: true),
     .init(name: "fetch.max.bytes", type: .int, defaultValue: "57671680", documentation: "The largest fetch response.", minimum: 0),
+    .init(name: "max.incremental.fetch.session.cache.slots", type: .int, defaultValue: "1000", documentation: "Incremental fetch sessions (KIP-227) the broker keeps; 0 disables them (every fetch is then a full fetch).", minimum: 0, readOnly: true),
     .init(name: "offsets.topic.num.partitions", type: .int, defaultValue: "50", documentation: "Partitions of __consumer_offsets.", minimum: 1, readOnly: true),
     .init(name: "offsets.topic.replication.factor", type: .short, defaultValue: "1", documentation: "Replication factor of __consumer_offsets (Kafka's default is 3; a single node uses 1).", minimum: 1, readOnly: true),
     .init(name: "offsets.topic.segment.bytes", type: .int, defaultValue: "104857600", documentation: "segment.bytes of __consumer_offsets.", minimum: 1, readOnly: true),
