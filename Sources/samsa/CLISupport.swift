@@ -1,6 +1,7 @@
 import ArgumentParser
 import KafkaProtocol
 import KafkaRecords
+import Logging
 import SamsaClient
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,9 @@ struct ConnectionOptions: ParsableArguments {
     var client: ClientConfiguration {
         var c = ClientConfiguration(bootstrapServers: bootstrapServer.split(separator: ",").map(String.init), clientId: "samsa-cli")
         c.connectTimeoutMs = 5000
+        // A command reports its own failure in one line; the client's background retries stay
+        // quiet unless asked for (SAMSA_LOG_LEVEL=warning, info, debug, trace).
+        c.logger.logLevel = getenv("SAMSA_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) } ?? .error
         return c
     }
 }

@@ -259,6 +259,7 @@ public struct FetchSessionCache: Sendable {
     public var rotationHistoryCount: Int { served.count }
     public var totalPartitions: Int { sessions.values.reduce(0) { $0 + $1.cachedSize } }
     public func contains(_ id: Int32) -> Bool { sessions[id] != nil }
+    public mutating func connectionClosed(_ connection: UInt64) { served.removeValue(forKey: connection) }
     public func epoch(of id: Int32) -> Int32? { sessions[id]?.epoch }
     /// The session's partitions in fetch order.
     public func partitions(of id: Int32) -> [FetchSessionKey]? { sessions[id]?.partitions.keys }
@@ -481,4 +482,7 @@ public final class FetchSessionManager: Sendable {
     }
 
     public func read<T: Sendable>(_ body: (FetchSessionCache) -> T) -> T { state.withLock { body($0) } }
+
+    /// The client connection closed: its sessionless rotation history goes with it.
+    public func connectionClosed(_ connection: UInt64) { state.withLock { $0.connectionClosed(connection) } }
 }

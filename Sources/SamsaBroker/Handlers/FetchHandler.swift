@@ -38,6 +38,8 @@ struct FetchHandler: APIHandler {
         let correlationId = context.header.correlationId
         let loop = context.eventLoop
         let connection = context.connection.id
+        let manager = self.sessions
+        context.connection.whenClosed("fetch-rotation") { manager.connectionClosed(connection) }
         let usesTopicIds = version >= 13
         var fetchData: [(key: FetchSessionKey, request: FetchPartitionRequest)] = []
         fetchData.reserveCapacity(request.topics.reduce(0) { $0 + $1.partitions.count })

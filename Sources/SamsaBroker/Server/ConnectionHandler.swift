@@ -15,11 +15,32 @@ public final class ConnectionInfo: Sendable {
     /// The client's host as Kafka reports it in group descriptions ("/127.0.0.1").
     public let remoteHost: String
     private let software = Mutex<(name: String, version: String)?>(nil)
+    /// Work to run when the connection closes, by key (registering a key twice keeps one).
+    private let closeHandlers = Mutex<[String: @Sendable () -> Void]?>([:])
 
     init(id: UInt64, remoteAddress: String, remoteHost: String) {
         self.id = id
         self.remoteAddress = remoteAddress
         self.remoteHost = remoteHost
+    }
+
+    /// Runs `body` once when the connection closes (at once if it already has). A handler keeping
+    /// per-connection state registers its cleanup here under its own key.
+    public func whenClosed(_ key: String, _ body: @escaping @Sendable () -> Void) {
+        let registered = closeHandlers.withLock { handlers -> Bool in
+            guard handlers != nil else { return false }
+            if handlers![key] == nil { handlers![key] = body }
+            return true
+        }
+        if !registered { body() }
+    }
+
+    func closed() {
+        let handlers = closeHandlers.withLock { h -> [String: @Sendable () -> Void] in
+            defer { h = nil }
+            return h ?? [:]
+        }
+        for body in handlers.values { body() }
     }
 
     /// The client's software name and version (ApiVersions v3+, KIP-511).
@@ -287,6 +308,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     private func releaseAll() {
         _ = machine.close()
+        connection.closed()
         idleTimer?.cancel()
         idleTimer = nil
         cumulation = nil
