@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the interop tests drive the broker with: Debian's kcat, and a Python virtualenv
-# (.venv) with PyPI's confluent-kafka, kafka-python and pytest (pinned in Tests/Interop/requirements.txt).
+# (.venv) with PyPI's confluent-kafka, kafka-python and pytest (pinned in Tests/Interop/requirements.txt),
+# and Debian's zookeeper with a headless JRE (the ZooKeeper client and store tests start real ensembles
+# with scripts/zookeeper.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo=""
@@ -9,6 +11,7 @@ if ! command -v kcat >/dev/null 2>&1; then
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends kcat
 fi
+scripts/zookeeper.sh install
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi
