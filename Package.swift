@@ -33,9 +33,14 @@ let package = Package(
         .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")]),
         // Storage engine: segmented partition logs, indexes, checkpoints, recovery, producer state. No sockets.
         .target(name: "SamsaStorage", dependencies: ["KafkaWire", "KafkaRecords", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")]),
+        // A ZooKeeper client on SwiftNIO: jute encoding, a sans-IO session state machine, the NIO transport.
+        .target(name: "ZooKeeperClient", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Cluster coordination: the CoordinationStore protocol (embedded store now, ZooKeeper next) and
         // typed cluster metadata in Kafka's ZooKeeper layout.
-        .target(name: "SamsaCoordination", dependencies: ["KafkaWire"]),
+        .target(name: "SamsaCoordination", dependencies: ["KafkaWire", "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio")]),
         // The broker: network server (sans-IO connection state machine + NIO handler), one handler per API,
         // replica manager, fetch purgatory, topic administration.
         .target(name: "SamsaBroker", dependencies: [
@@ -75,7 +80,10 @@ let package = Package(
         .testTarget(name: "KafkaCompressionTests", dependencies: ["KafkaCompression", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
-        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire"]),
+        .testTarget(name: "ZooKeeperClientTests", dependencies: [
+            "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ], exclude: ["Fixtures"]),
+        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire", "ZooKeeperClient"]),
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaClientTests", dependencies: [

@@ -1,0 +1,195 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import ZooKeeperClient
+
+/// A real ZooKeeper ensemble (Debian's zookeeper 3.8) started with scripts/zookeeper.sh in a
+/// temporary folder; stopped and removed by `shutdown()`.
+final class Ensemble: Sendable {
+    let dir: String
+    let ports: [Int]
+    static let script = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/zookeeper.sh").path
+
+    var connectString: String { ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") }
+
+    init(nodes: Int) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("samsa-zk-\(UUID().uuidString)").path
+        _ = try Self.run(["start", dir, "--nodes", "\(nodes)"])
+        let env = try String(contentsOfFile: dir + "/ensemble.env", encoding: .utf8)
+        var ports: [Int] = []
+        for i in 1...nodes {
+            guard let line = env.split(separator: "\n").first(where: { $0.hasPrefix("CLIENT_PORT_\(i)=") }),
+                  let port = Int(line.split(separator: "=")[1]) else { throw EnsembleError("no port for node \(i) in \(dir)") }
+            ports.append(port)
+        }
+        self.ports = ports
+    }
+
+    /// The node (1-based) listening on `port`.
+    func node(port: Int) -> Int? { ports.firstIndex(of: port).map { $0 + 1 } }
+
+    func stop(node: Int) throws { _ = try Self.run(["stop", dir, "--node", "\(node)"]) }
+    func start(node: Int) throws { _ = try Self.run(["start", dir, "--node", "\(node)"]) }
+
+    func shutdown() {
+        _ = try? Self.run(["stop", dir])
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @discardableResult
+    static func run(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw EnsembleError("zookeeper.sh \(args.joined(separator: " ")) failed: \(String(decoding: errData, as: UTF8.self))")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+struct EnsembleError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Polls `condition` until it holds or `timeout` passes (then records false).
+func eventually(_ timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+/// Records a client's session states.
+final class StateRecorder: Sendable {
+    private let states = Mutex<[ZooKeeperSessionState]>([])
+    private let task: Task<Void, Never>
+
+    init(_ client: ZooKeeperClient) {
+        let stream = client.sessionStates()
+        let states = self.states
+        task = Task { for await s in stream { states.withLock { $0.append(s) } } }
+    }
+
+    var all: [ZooKeeperSessionState] { states.withLock { $0 } }
+    var last: ZooKeeperSessionState? { all.last }
+    func count(_ s: ZooKeeperSessionState) -> Int { all.filter { $0 == s }.count }
+    deinit { task.cancel() }
+}
+
+/// Collects watch events.
+final class WatchLog: Sendable {
+    private let events = Mutex<[ZooKeeperWatchedEvent]>([])
+    var watcher: ZooKeeperWatcher { { [events] e in events.withLock { $0.append(e) } } }
+    var all: [ZooKeeperWatchedEvent] { events.withLock { $0 } }
+}
+
+/// A TCP proxy on a free loopback port in front of one server; `cut()` closes its connections and
+/// refuses new ones (a network partition between the client and the ensemble), `restore()` ends it.
+final class PartitionProxy: @unchecked Sendable {
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let target: Int
+    private var server: (any Channel)!
+    // Touched only on the proxy's single event loop.
+    private var open: [ObjectIdentifier: any Channel] = [:]
+    private var isCut = false
+    var port: Int { server.localAddress!.port! }
+    var loop: any EventLoop { group.next() }
+
+    init(target: Int) throws {
+        self.target = target
+        let proxy = self
+        server = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture { proxy.accept(child) }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+    }
+
+    private func accept(_ child: any Channel) {
+        if isCut { child.close(promise: nil); return }
+        let inbound = Forwarder()
+        try? child.pipeline.syncOperations.addHandler(inbound)
+        open[ObjectIdentifier(child)] = child
+        child.closeFuture.whenComplete { [self] _ in loop.execute { self.open[ObjectIdentifier(child)] = nil } }
+        ClientBootstrap(group: group)
+            .channelInitializer { upstream in
+                upstream.eventLoop.makeCompletedFuture {
+                    let outbound = Forwarder()
+                    outbound.peer = child
+                    try upstream.pipeline.syncOperations.addHandler(outbound)
+                }
+            }
+            .connect(host: "127.0.0.1", port: target)
+            .whenComplete { [self] result in
+                switch result {
+                case let .success(upstream):
+                    if isCut || !child.isActive { upstream.close(promise: nil); child.close(promise: nil); return }
+                    open[ObjectIdentifier(upstream)] = upstream
+                    upstream.closeFuture.whenComplete { [self] _ in loop.execute { self.open[ObjectIdentifier(upstream)] = nil } }
+                    inbound.connect(upstream)
+                case .failure:
+                    child.close(promise: nil)
+                }
+            }
+    }
+
+    func cut() throws {
+        try loop.submit { [self] in
+            isCut = true
+            for (_, c) in open { c.close(promise: nil) }
+        }.wait()
+    }
+
+    func restore() throws {
+        try loop.submit { [self] in isCut = false }.wait()
+    }
+
+    func shutdown() {
+        try? cut()
+        try? server.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// Copies bytes to `peer`; buffers them until the peer exists. Used on the proxy's one loop.
+final class Forwarder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    var peer: (any Channel)?
+    private var buffered: [ByteBuffer] = []
+
+    func connect(_ peer: any Channel) {
+        self.peer = peer
+        for b in buffered { peer.write(b, promise: nil) }
+        buffered = []
+        peer.flush()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let b = unwrapInboundIn(data)
+        if let peer { peer.writeAndFlush(b, promise: nil) } else { buffered.append(b) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        peer?.close(promise: nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
