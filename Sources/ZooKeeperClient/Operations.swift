@@ -101,22 +101,22 @@ public enum ZooKeeperRequest: Sendable, Equatable {
     public func writeBody(to b: inout ByteBuffer, chroot: String = "") {
         switch self {
         case let .create(path, data, mode):
-            b.writeJuteString(chroot + path)
+            b.writeJuteString(Self.serverPath(chroot, path))
             b.writeJuteBuffer(data)
             Self.writeOpenACL(&b)
             b.writeJuteInt(mode.rawValue)
         case let .delete(path, version):
-            b.writeJuteString(chroot + path)
+            b.writeJuteString(Self.serverPath(chroot, path))
             b.writeJuteInt(version)
         case let .exists(path, watch), let .getData(path, watch), let .getChildren2(path, watch):
-            b.writeJuteString(chroot + path)
+            b.writeJuteString(Self.serverPath(chroot, path))
             b.writeJuteBool(watch)
         case let .setData(path, data, version):
-            b.writeJuteString(chroot + path)
+            b.writeJuteString(Self.serverPath(chroot, path))
             b.writeJuteBuffer(data)
             b.writeJuteInt(version)
         case let .sync(path):
-            b.writeJuteString(chroot + path)
+            b.writeJuteString(Self.serverPath(chroot, path))
         case let .multi(ops):
             for op in ops {
                 switch op {
@@ -132,7 +132,7 @@ public enum ZooKeeperRequest: Sendable, Equatable {
                     ZooKeeperRequest.setData(path, data: data, version: version).writeBody(to: &b, chroot: chroot)
                 case let .check(path, version):
                     b.writeJuteInt(ZooKeeperOpCode.check); b.writeJuteBool(false); b.writeJuteInt(-1)
-                    b.writeJuteString(chroot + path)
+                    b.writeJuteString(Self.serverPath(chroot, path))
                     b.writeJuteInt(version)
                 }
             }
@@ -203,6 +203,12 @@ public enum ZooKeeperRequest: Sendable, Equatable {
             if results.count < ops.count { throw ZooKeeperError(.runtimeInconsistency, path: ops.first?.path) }
             return .multi(results)
         }
+    }
+
+    /// The path the server knows: the chroot, then the client's path ("/" is the chroot itself).
+    static func serverPath(_ chroot: String, _ path: String) -> String {
+        guard !chroot.isEmpty else { return path }
+        return path == "/" ? chroot : chroot + path
     }
 
     static func strip(_ chroot: String, from path: String) -> String {

@@ -416,7 +416,7 @@ public struct ZooKeeperSessionMachine: Sendable {
         if header.err != 0 {
             let code = ZooKeeperError.Code(rawCode: header.err)
             if code == .noNode, case let .exists(p, true) = first.request, let w = first.watch {
-                existWatches[chroot + p, default: []].append(w)
+                existWatches[ZooKeeperRequest.serverPath(chroot, p), default: []].append(w)
             }
             return [.complete(first.id, .failure(ZooKeeperError(code, path: path)))]
         }
@@ -424,8 +424,8 @@ public struct ZooKeeperSessionMachine: Sendable {
             let response = try first.request.readResponse(from: &frame, chroot: chroot)
             if let w = first.watch {
                 switch first.request {
-                case let .getData(p, _), let .exists(p, _): dataWatches[chroot + p, default: []].append(w)
-                case let .getChildren2(p, _): childWatches[chroot + p, default: []].append(w)
+                case let .getData(p, _), let .exists(p, _): dataWatches[ZooKeeperRequest.serverPath(chroot, p), default: []].append(w)
+                case let .getChildren2(p, _): childWatches[ZooKeeperRequest.serverPath(chroot, p), default: []].append(w)
                 default: break
                 }
             }

@@ -31,7 +31,7 @@ import ZooKeeperClient
 
         // exists, getData, setData with versions
         let eph = try #require(try await other.exists("/app/eph"))
-        #expect(eph.ephemeralOwner == (try await zk.sessionId) && eph.dataLength == 1)
+        #expect(eph.ephemeralOwner == (await zk.sessionId) && eph.dataLength == 1)
         #expect(try await zk.exists("/missing") == nil)
         let (data, stat) = try await zk.getData("/app")
         #expect(data == Array("v0".utf8) && stat.version == 0 && stat.numChildren == 3)
@@ -110,14 +110,15 @@ import ZooKeeperClient
         #expect(exist.all == [ZooKeeperWatchedEvent(type: .nodeCreated, state: .connected, path: "/later")])
         #expect(child.all == [ZooKeeperWatchedEvent(type: .nodeChildrenChanged, state: .connected, path: "/w")])
 
-        // Set again, it fires again (once); a delete reaches data and child watchers.
-        let again = WatchLog()
-        _ = try await zk.getData("/w/a", watch: again.watcher)
-        _ = try await zk.getChildren("/w/a", watch: again.watcher)
+        // A delete reaches the data and the child watch of the node, each once.
+        let dataAgain = WatchLog(), childAgain = WatchLog()
+        _ = try await zk.getData("/w/a", watch: dataAgain.watcher)
+        _ = try await zk.getChildren("/w/a", watch: childAgain.watcher)
         try await writer.delete("/w/a")
-        #expect(await eventually { again.all.count == 1 })
+        #expect(await eventually { dataAgain.all.count == 1 && childAgain.all.count == 1 })
         try await Task.sleep(for: .milliseconds(300))
-        #expect(again.all == [ZooKeeperWatchedEvent(type: .nodeDeleted, state: .connected, path: "/w/a")])
+        #expect(dataAgain.all == [ZooKeeperWatchedEvent(type: .nodeDeleted, state: .connected, path: "/w/a")])
+        #expect(childAgain.all == [ZooKeeperWatchedEvent(type: .nodeDeleted, state: .connected, path: "/w/a")])
         await zk.close()
         await writer.close()
     }
@@ -127,15 +128,15 @@ import ZooKeeperClient
         defer { ensemble.shutdown() }
         let zk = try await connected(ensemble.connectString, timeout: .seconds(6))
         let states = StateRecorder(zk)
-        let session = try await zk.sessionId
+        let session = await zk.sessionId
         try await zk.create("/eph", data: [1], mode: .ephemeral)
-        let first = try #require(try await zk.currentServer)
+        let first = try #require(await zk.currentServer)
         let node = try #require(ensemble.node(port: first.port))
         try ensemble.stop(node: node)
         #expect(await eventually { states.count(.disconnected) >= 1 && states.last == .connected })
-        let second = try #require(try await zk.currentServer)
+        let second = try #require(await zk.currentServer)
         #expect(second.port != first.port)
-        #expect(try await zk.sessionId == session)
+        #expect(await zk.sessionId == session)
         #expect(try await zk.exists("/eph")?.ephemeralOwner == session)
         // The node comes back; the session is still the same everywhere.
         try ensemble.start(node: node)
@@ -157,7 +158,7 @@ import ZooKeeperClient
         let log = WatchLog(), created = WatchLog()
         _ = try await zk.getData("/w", watch: log.watcher)
         #expect(try await zk.exists("/born", watch: created.watcher) == nil)
-        let session = try await zk.sessionId
+        let session = await zk.sessionId
 
         try proxy.cut()
         #expect(await eventually { states.last == .disconnected })
@@ -169,7 +170,7 @@ import ZooKeeperClient
         #expect(log.all.isEmpty && created.all.isEmpty)
         try proxy.restore()
         #expect(await eventually { states.last == .connected })
-        #expect(try await zk.sessionId == session)
+        #expect(await zk.sessionId == session)
         #expect(await eventually { log.all.count == 1 && created.all.count == 1 })
         #expect(log.all == [ZooKeeperWatchedEvent(type: .nodeDataChanged, state: .connected, path: "/w")])
         #expect(created.all == [ZooKeeperWatchedEvent(type: .nodeCreated, state: .connected, path: "/born")])
@@ -182,9 +183,9 @@ import ZooKeeperClient
         defer { ensemble.shutdown() }
         let zk = try await connected(ensemble.connectString, timeout: .seconds(10), requestTimeout: .seconds(1))
         let states = StateRecorder(zk)
-        let session = try await zk.sessionId
+        let session = await zk.sessionId
         try await zk.create("/eph", mode: .ephemeral)
-        let current = try #require(try await zk.currentServer)
+        let current = try #require(await zk.currentServer)
         let keep = try #require(ensemble.node(port: current.port))
         let others = [1, 2, 3].filter { $0 != keep }
         for n in others { try ensemble.stop(node: n) }
@@ -199,7 +200,7 @@ import ZooKeeperClient
         }
         for n in others { try ensemble.start(node: n) }
         #expect(await eventually(.seconds(30)) { states.last == .connected })
-        #expect(try await zk.sessionId == session)
+        #expect(await zk.sessionId == session)
         #expect(try await zk.exists("/eph")?.ephemeralOwner == session)
         #expect(!states.all.contains(.expired))
         await zk.close()
@@ -214,7 +215,7 @@ import ZooKeeperClient
         let renewing = try await connected("127.0.0.1:\(proxy.port)", timeout: .seconds(2), renew: true)
         let observer = try await connected(ensemble.connectString)
         let plainStates = StateRecorder(plain), renewingStates = StateRecorder(renewing)
-        let oldSession = try await renewing.sessionId
+        let oldSession = await renewing.sessionId
         try await plain.create("/a", mode: .ephemeral)
         try await renewing.create("/b", mode: .ephemeral)
         let watch = WatchLog()
@@ -222,16 +223,20 @@ import ZooKeeperClient
 
         try proxy.cut()
         // The server expires both sessions after 2 s; their ephemeral nodes go.
-        #expect(await eventually { (try? await observer.exists("/a")) == nil && (try? await observer.exists("/b")) == nil })
+        #expect(await eventually {
+            let a = try? await observer.exists("/a")
+            let b = try? await observer.exists("/b")
+            return a == nil && b == nil
+        })
         try proxy.restore()
         #expect(await eventually { plainStates.last == .expired && renewingStates.last == .connected })
         #expect(renewingStates.all.contains(.expired))
         #expect(watch.all == [ZooKeeperWatchedEvent(type: .none, state: .expired, path: "/a")])
         await #expect(throws: ZooKeeperError(.sessionExpired, path: "/a")) { try await plain.create("/a", mode: .ephemeral) }
         // The renewing client has a new session and can register again.
-        #expect(try await renewing.sessionId != oldSession)
+        #expect(await renewing.sessionId != oldSession)
         try await renewing.create("/b", mode: .ephemeral)
-        #expect(try await observer.exists("/b")?.ephemeralOwner == (try await renewing.sessionId))
+        #expect(try await observer.exists("/b")?.ephemeralOwner == (await renewing.sessionId))
         await plain.close()
         await renewing.close()
         await observer.close()

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -39,22 +42,31 @@ final class Ensemble: Sendable {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
+    /// Runs the script (posix_spawn + waitpid) with its output in files: the servers it starts
+    /// inherit the output descriptors, so a pipe would never reach end-of-file while they run.
     @discardableResult
     static func run(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw EnsembleError("zookeeper.sh \(args.joined(separator: " ")) failed: \(String(decoding: errData, as: UTF8.self))")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("samsa-zk-run-\(UUID().uuidString)").path
+        defer {
+            try? FileManager.default.removeItem(atPath: base + ".out")
+            try? FileManager.default.removeItem(atPath: base + ".err")
         }
-        return String(decoding: data, as: UTF8.self)
+        let quoted = ([script] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let command = "exec /bin/bash \(quoted) >'\(base).out' 2>'\(base).err' </dev/null"
+        let words: [String] = ["/bin/bash", "-c", command]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ)
+        guard rc == 0 else { throw EnsembleError("cannot run zookeeper.sh: errno \(rc)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+            let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+            throw EnsembleError("zookeeper.sh \(args.joined(separator: " ")) failed: \(stderr)")
+        }
+        return stdout
     }
 }
 
@@ -73,9 +85,16 @@ func eventually(_ timeout: Duration = .seconds(15), _ condition: () async throws
     return try await condition()
 }
 
+/// A value behind a lock, shareable between tasks.
+final class Locked<T: Sendable>: Sendable {
+    private let mutex: Mutex<T>
+    init(_ value: T) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout T) -> R) -> R { mutex.withLock { body(&$0) } }
+}
+
 /// Records a client's session states.
 final class StateRecorder: Sendable {
-    private let states = Mutex<[ZooKeeperSessionState]>([])
+    private let states = Locked<[ZooKeeperSessionState]>([])
     private let task: Task<Void, Never>
 
     init(_ client: ZooKeeperClient) {
@@ -92,7 +111,7 @@ final class StateRecorder: Sendable {
 
 /// Collects watch events.
 final class WatchLog: Sendable {
-    private let events = Mutex<[ZooKeeperWatchedEvent]>([])
+    private let events = Locked<[ZooKeeperWatchedEvent]>([])
     var watcher: ZooKeeperWatcher { { [events] e in events.withLock { $0.append(e) } } }
     var all: [ZooKeeperWatchedEvent] { events.withLock { $0 } }
 }
