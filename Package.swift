@@ -80,10 +80,15 @@ let package = Package(
         .testTarget(name: "KafkaCompressionTests", dependencies: ["KafkaCompression", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
-        .testTarget(name: "ZooKeeperClientTests", dependencies: [
+        // Test support: real ZooKeeper ensembles (scripts/zookeeper.sh) and a partitioning TCP proxy.
+        .target(name: "ZooKeeperTestSupport", dependencies: [
             "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ], path: "Tests/ZooKeeperTestSupport"),
+        .testTarget(name: "ZooKeeperClientTests", dependencies: [
+            "ZooKeeperClient", "ZooKeeperTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire", "ZooKeeperClient"]),
+        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire", "ZooKeeperClient", "ZooKeeperTestSupport"]),
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaClientTests", dependencies: [

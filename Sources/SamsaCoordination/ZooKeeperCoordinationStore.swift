@@ -38,6 +38,10 @@ public final class ZooKeeperCoordinationStore: ClusterCoordinationStore {
                     do { try await root.create(parsed.chroot) } catch let e as ZooKeeperError where e.code == .nodeExists {}
                 }
                 await root.close()
+            } catch var e as ZooKeeperConnectError {
+                await root.close()
+                e.connectString = connectString
+                throw Self.map(e, path: parsed.chroot)
             } catch {
                 await root.close()
                 throw Self.map(error, path: parsed.chroot)

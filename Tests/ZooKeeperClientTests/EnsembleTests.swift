@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 import ZooKeeperClient
+import ZooKeeperTestSupport
 
 /// The client against a real 3-node ZooKeeper 3.8 ensemble started by scripts/zookeeper.sh.
 /// Serialized: each test starts its own ensemble (three JVMs) and the machine is small.

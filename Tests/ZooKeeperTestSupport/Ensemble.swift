@@ -7,18 +7,20 @@ import NIOPosix
 import Synchronization
 import ZooKeeperClient
 
+/// Test support shared by the ZooKeeper client and store tests.
+///
 /// A real ZooKeeper ensemble (Debian's zookeeper 3.8) started with scripts/zookeeper.sh in a
 /// temporary folder; stopped and removed by `shutdown()`.
-final class Ensemble: Sendable {
-    let dir: String
-    let ports: [Int]
+public final class Ensemble: Sendable {
+    public let dir: String
+    public let ports: [Int]
     static let script = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("scripts/zookeeper.sh").path
 
-    var connectString: String { ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") }
+    public var connectString: String { ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") }
 
-    init(nodes: Int) throws {
+    public init(nodes: Int) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("samsa-zk-\(UUID().uuidString)").path
         _ = try Self.run(["start", dir, "--nodes", "\(nodes)"])
         let env = try String(contentsOfFile: dir + "/ensemble.env", encoding: .utf8)
@@ -32,12 +34,12 @@ final class Ensemble: Sendable {
     }
 
     /// The node (1-based) listening on `port`.
-    func node(port: Int) -> Int? { ports.firstIndex(of: port).map { $0 + 1 } }
+    public func node(port: Int) -> Int? { ports.firstIndex(of: port).map { $0 + 1 } }
 
-    func stop(node: Int) throws { _ = try Self.run(["stop", dir, "--node", "\(node)"]) }
-    func start(node: Int) throws { _ = try Self.run(["start", dir, "--node", "\(node)"]) }
+    public func stop(node: Int) throws { _ = try Self.run(["stop", dir, "--node", "\(node)"]) }
+    public func start(node: Int) throws { _ = try Self.run(["start", dir, "--node", "\(node)"]) }
 
-    func shutdown() {
+    public func shutdown() {
         _ = try? Self.run(["stop", dir])
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -45,7 +47,7 @@ final class Ensemble: Sendable {
     /// Runs the script (posix_spawn + waitpid) with its output in files: the servers it starts
     /// inherit the output descriptors, so a pipe would never reach end-of-file while they run.
     @discardableResult
-    static func run(_ args: [String]) throws -> String {
+    public static func run(_ args: [String]) throws -> String {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("samsa-zk-run-\(UUID().uuidString)").path
         defer {
             try? FileManager.default.removeItem(atPath: base + ".out")
@@ -70,13 +72,13 @@ final class Ensemble: Sendable {
     }
 }
 
-struct EnsembleError: Error, CustomStringConvertible {
-    var description: String
+public struct EnsembleError: Error, CustomStringConvertible {
+    public var description: String
     init(_ d: String) { description = d }
 }
 
 /// Polls `condition` until it holds or `timeout` passes (then records false).
-func eventually(_ timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(_ timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -86,49 +88,50 @@ func eventually(_ timeout: Duration = .seconds(15), _ condition: () async throws
 }
 
 /// A value behind a lock, shareable between tasks.
-final class Locked<T: Sendable>: Sendable {
+public final class Locked<T: Sendable>: Sendable {
     private let mutex: Mutex<T>
-    init(_ value: T) { mutex = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout T) -> R) -> R { mutex.withLock { body(&$0) } }
+    public init(_ value: T) { mutex = Mutex(value) }
+    public func withLock<R: Sendable>(_ body: (inout T) -> R) -> R { mutex.withLock { body(&$0) } }
 }
 
 /// Records a client's session states.
-final class StateRecorder: Sendable {
+public final class StateRecorder: Sendable {
     private let states = Locked<[ZooKeeperSessionState]>([])
     private let task: Task<Void, Never>
 
-    init(_ client: ZooKeeperClient) {
+    public init(_ client: ZooKeeperClient) {
         let stream = client.sessionStates()
         let states = self.states
         task = Task { for await s in stream { states.withLock { $0.append(s) } } }
     }
 
-    var all: [ZooKeeperSessionState] { states.withLock { $0 } }
-    var last: ZooKeeperSessionState? { all.last }
-    func count(_ s: ZooKeeperSessionState) -> Int { all.filter { $0 == s }.count }
+    public var all: [ZooKeeperSessionState] { states.withLock { $0 } }
+    public var last: ZooKeeperSessionState? { all.last }
+    public func count(_ s: ZooKeeperSessionState) -> Int { all.filter { $0 == s }.count }
     deinit { task.cancel() }
 }
 
 /// Collects watch events.
-final class WatchLog: Sendable {
+public final class WatchLog: Sendable {
+    public init() {}
     private let events = Locked<[ZooKeeperWatchedEvent]>([])
-    var watcher: ZooKeeperWatcher { { [events] e in events.withLock { $0.append(e) } } }
-    var all: [ZooKeeperWatchedEvent] { events.withLock { $0 } }
+    public var watcher: ZooKeeperWatcher { { [events] e in events.withLock { $0.append(e) } } }
+    public var all: [ZooKeeperWatchedEvent] { events.withLock { $0 } }
 }
 
 /// A TCP proxy on a free loopback port in front of one server; `cut()` closes its connections and
 /// refuses new ones (a network partition between the client and the ensemble), `restore()` ends it.
-final class PartitionProxy: @unchecked Sendable {
+public final class PartitionProxy: @unchecked Sendable {
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let target: Int
     private var server: (any Channel)!
     // Touched only on the proxy's single event loop.
     private var open: [ObjectIdentifier: any Channel] = [:]
     private var isCut = false
-    var port: Int { server.localAddress!.port! }
+    public var port: Int { server.localAddress!.port! }
     var loop: any EventLoop { group.next() }
 
-    init(target: Int) throws {
+    public init(target: Int) throws {
         self.target = target
         let proxy = self
         server = try ServerBootstrap(group: group)
@@ -167,18 +170,18 @@ final class PartitionProxy: @unchecked Sendable {
             }
     }
 
-    func cut() throws {
+    public func cut() throws {
         try loop.submit { [self] in
             isCut = true
             for (_, c) in open { c.close(promise: nil) }
         }.wait()
     }
 
-    func restore() throws {
+    public func restore() throws {
         try loop.submit { [self] in isCut = false }.wait()
     }
 
-    func shutdown() {
+    public func shutdown() {
         try? cut()
         try? server.close().wait()
         try? group.syncShutdownGracefully()
