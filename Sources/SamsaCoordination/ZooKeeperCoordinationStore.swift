@@ -217,6 +217,19 @@ public final class ZooKeeperCoordinationStore: ClusterCoordinationStore {
         }
     }
 
+    /// Creates the ephemeral node `path` for this session (parents as needed). When it exists and
+    /// belongs to this session its data is replaced; when another session owns it, `nodeExists`.
+    public func registerEphemeral(_ path: String, data: [UInt8]) async throws {
+        do {
+            _ = try await createNode(path, data: data, mode: .ephemeral)
+        } catch CoordinationError.nodeExists {
+            let session = await client.sessionId
+            let stat = try await run(path) { try await client.exists(path) }
+            guard let stat, stat.ephemeralOwner == session else { throw CoordinationError.nodeExists(path) }
+            try await run(path) { _ = try await client.setData(path, data: data, version: stat.version) }
+        }
+    }
+
     // MARK: ClusterCoordinationStore
 
     static func adapt(_ watch: @escaping CoordinationWatcher) -> ZooKeeperWatcher {

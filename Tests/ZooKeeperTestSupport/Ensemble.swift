@@ -58,8 +58,21 @@ public final class Ensemble: Sendable {
         let words: [String] = ["/bin/bash", "-c", command]
         let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
+        // The calling thread (a Swift concurrency worker) blocks most signals, and a child inherits
+        // that mask: `timeout` in the script would never get its SIGALRM. Start with none blocked.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGALRM, SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ)
+        let rc = posix_spawn(&pid, "/bin/bash", nil, &attr, argv, environ)
         guard rc == 0 else { throw EnsembleError("cannot run zookeeper.sh: errno \(rc)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
