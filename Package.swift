@@ -98,7 +98,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SamsaBrokerTests", dependencies: [
-            "SamsaBroker", "SamsaStorage", "KafkaProtocol", "KafkaRecords", "KafkaWire",
+            "SamsaBroker", "SamsaStorage", "KafkaProtocol", "KafkaRecords", "KafkaWire", "SamsaCoordination", "ZooKeeperTestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
