@@ -105,3 +105,15 @@ def test_unreachable_ensemble_is_a_one_line_error(tmp_path):
     errors = [l for l in out.stderr.decode().splitlines() if l.startswith("samsa broker:")]
     assert errors == [f"samsa broker: coordination store unavailable: cannot connect to ZooKeeper at {out.args[-3].split('=', 1)[1]} within 1500 ms"]
     assert 1.4 < elapsed < 10
+
+
+def test_malformed_topic_data_is_reported_with_its_path(ensemble, tmp_path):
+    d, connect = ensemble
+    for path, data in [("/bad", ""), ("/bad/brokers", ""), ("/bad/brokers/topics", ""), ("/bad/brokers/topics/t", "not json")]:
+        created = run([ZK, "cli", str(d), "create", path, data], timeout=60)
+        assert created.returncode == 0, created.stderr
+    out = run([SAMSA_BIN, "broker", "--listeners", f"PLAINTEXT://127.0.0.1:{free_port()}", "--log-dirs", str(tmp_path / "data"),
+               "-o", f"zookeeper.connect={connect}/bad"], timeout=60)
+    assert out.returncode == 1  # an orderly refusal, not a crash
+    errors = [l for l in out.stderr.decode().splitlines() if l.startswith("samsa broker:")]
+    assert len(errors) == 1 and "/brokers/topics/t" in errors[0] and "invalid coordination data" in errors[0]
