@@ -40,9 +40,14 @@ let package = Package(
         .target(name: "KafkaRecords", dependencies: ["KafkaWire", "KafkaProtocol", "CCRC32C", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")]),
         // Storage engine: segmented partition logs, indexes, checkpoints, recovery, producer state. No sockets.
         .target(name: "SamsaStorage", dependencies: ["KafkaWire", "KafkaRecords", "KafkaProtocol", "KafkaCompression", .product(name: "NIOCore", package: "swift-nio")]),
+        // A ZooKeeper client on SwiftNIO: jute encoding, a sans-IO session state machine, the NIO transport.
+        .target(name: "ZooKeeperClient", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Cluster coordination: the CoordinationStore protocol (embedded store now, ZooKeeper next) and
         // typed cluster metadata in Kafka's ZooKeeper layout.
-        .target(name: "SamsaCoordination", dependencies: ["KafkaWire"]),
+        .target(name: "SamsaCoordination", dependencies: ["KafkaWire", "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio")]),
         // The broker: network server (sans-IO connection state machine + NIO handler), one handler per API,
         // replica manager, fetch purgatory, topic administration.
         .target(name: "SamsaBroker", dependencies: [
@@ -83,7 +88,15 @@ let package = Package(
         .testTarget(name: "KafkaCompressionTests", dependencies: ["KafkaCompression", .product(name: "NIOCore", package: "swift-nio")],
                     exclude: ["Fixtures"]),
         .testTarget(name: "SamsaStorageTests", dependencies: ["SamsaStorage", "KafkaRecords"]),
-        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire"]),
+        // Test support: real ZooKeeper ensembles (scripts/zookeeper.sh) and a partitioning TCP proxy.
+        .target(name: "ZooKeeperTestSupport", dependencies: [
+            "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ], path: "Tests/ZooKeeperTestSupport"),
+        .testTarget(name: "ZooKeeperClientTests", dependencies: [
+            "ZooKeeperClient", "ZooKeeperTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], exclude: ["Fixtures"]),
+        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire", "ZooKeeperClient", "ZooKeeperTestSupport"]),
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaClientTests", dependencies: [
@@ -93,7 +106,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SamsaBrokerTests", dependencies: [
-            "SamsaBroker", "SamsaStorage", "SamsaCoordinators", "KafkaProtocol", "KafkaRecords", "KafkaWire",
+            "SamsaBroker", "SamsaStorage", "SamsaCoordinators", "KafkaProtocol", "KafkaRecords", "KafkaWire", "SamsaCoordination", "ZooKeeperTestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

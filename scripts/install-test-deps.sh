@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the C libraries the build links (zlib, zstd, lz4, snappy) and what the interop tests drive the
 # broker with: Debian's kcat, and a Python virtualenv (.venv) with PyPI's confluent-kafka, kafka-python and
-# pytest (pinned in Tests/Interop/requirements.txt).
+# pytest (pinned in Tests/Interop/requirements.txt); and Debian's zookeeper with a headless JRE (the
+# ZooKeeper client and store tests start real ensembles with scripts/zookeeper.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo=""
@@ -17,6 +18,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+scripts/zookeeper.sh install
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi

@@ -32,6 +32,7 @@ public final class Broker: Sendable {
     private let tasks: Mutex<[RepeatedTask]>
     private let logger: Logger
     private let stopped = Atomic<Bool>(false)
+    private let coordination = Mutex<BrokerCoordination?>(nil)
 
     private init(config: BrokerConfig, services: BrokerServices, groups: GroupCoordinatorService, boundPort: Int, logManager: LogManager, group: MultiThreadedEventLoopGroup,
                  server: KafkaServer, flusher: Flusher, maintenance: NIOThreadPool, logger: Logger) {
@@ -52,9 +53,6 @@ public final class Broker: Sendable {
     /// loads the cluster metadata and starts listening.
     public static func start(config: BrokerConfig, logger: Logger) async throws -> Broker {
         let started = monotonicMillis()
-        guard config.zookeeperConnect == nil else {
-            throw ConfigError("zookeeper.connect is set, but multi-broker clusters through ZooKeeper are not available in this version; remove it to run a single node with embedded coordination")
-        }
         let unused = config.unusedKeys
         if !unused.isEmpty {
             // As Kafka does with properties it does not know: warn, ignore, start anyway.
@@ -72,7 +70,8 @@ public final class Broker: Sendable {
                 logger.notice("log directory \(path) accepts writes again")
             }
         }
-        let store = try EmbeddedCoordinationStore(file: config.logDir + "/samsa-cluster-metadata.json")
+        let coordination = try await BrokerCoordination.open(config: config, logger: logger)  // embedded or ZooKeeper
+        let store = coordination.store
         let metadataStore = ClusterMetadataStore(store: store)
         let brokerId = config.brokerId
         let advertised = config.advertised
@@ -99,13 +98,8 @@ public final class Broker: Sendable {
 
         // Then the cluster: id, this broker, topics.
         let clusterId = try await metadataStore.clusterId()
-        // The log directory belongs to one broker of one cluster (Kafka's meta.properties).
-        if let meta = try MetaProperties.read(logDir: config.logDir) {
-            if let problem = meta.mismatch(brokerId: brokerId, clusterId: clusterId, logDir: config.logDir) { throw ConfigError(problem) }
-        } else {
-            try MetaProperties(brokerId: brokerId, clusterId: clusterId).write(logDir: config.logDir)
-        }
-        try await metadataStore.registerBroker(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(advertised.port), rack: config.rack))
+        try await coordination.checkLogDir(config.logDir, clusterId: clusterId, brokerId: brokerId)
+        try await coordination.register(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(advertised.port), rack: config.rack), metadata: metadataStore)
         cache.setCluster(id: clusterId, controllerId: brokerId, brokers: try await metadataStore.brokers())
         for record in records { try topics.apply(record) }
         let known = Set(records.flatMap { r in r.replicas.indices.map { TopicPartition(r.name, Int32($0)) } })
@@ -124,13 +118,14 @@ public final class Broker: Sendable {
         let port = try await server.start(host: listener.host, port: listener.port)
         if advertised.port == 0 {
             // Listening on an ephemeral port (tests): advertise the port actually bound.
-            try await metadataStore.registerBroker(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(port), rack: config.rack))
+            try await coordination.register(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(port), rack: config.rack), metadata: metadataStore)
             cache.setCluster(id: clusterId, controllerId: brokerId, brokers: try await metadataStore.brokers())
         }
         let maintenance = NIOThreadPool(numberOfThreads: 1)
         maintenance.start()
         let broker = Broker(config: config, services: services, groups: groups, boundPort: port, logManager: logManager, group: group,
                             server: server, flusher: flusher, maintenance: maintenance, logger: logger)
+        broker.coordination.withLock { $0 = coordination }
         broker.scheduleMaintenance()
         // Consumer groups are rebuilt from __consumer_offsets while the broker already serves;
         // their requests answer COORDINATOR_LOAD_IN_PROGRESS until then.
@@ -196,6 +191,7 @@ public final class Broker: Sendable {
         try? await maintenance.shutdownGracefully()
         await flusher.shutdown()
         do { try logManager.shutdown() } catch { logger.error("clean shutdown failed: \(error)") }
+        await coordination.withLock { $0 }?.close()
         try? await group.shutdownGracefully()
         logger.info("stopped cleanly")
     }

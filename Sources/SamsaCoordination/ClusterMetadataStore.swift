@@ -119,7 +119,7 @@ public struct ClusterMetadataStore: Sendable {
 
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(value))
     }
 
@@ -144,10 +144,32 @@ public struct ClusterMetadataStore: Sendable {
         }
     }
 
+    /// A broker registration as Kafka 3.x writes `/brokers/ids/<id>` (version 5; the id is the node's name).
+    struct BrokerZNode: Codable {
+        var features: [String: String] = [:]
+        var listener_security_protocol_map: [String: String] = ["PLAINTEXT": "PLAINTEXT"]
+        var endpoints: [String]
+        var jmx_port: Int = -1
+        var port: Int32
+        var host: String
+        var version: Int = 5
+        var timestamp: String
+        var rack: String?
+    }
+
+    /// Kafka's JSON for `/brokers/ids/<id>`.
+    public static func brokerJSON(_ broker: BrokerRegistration, timestampMs: Int64) throws -> [UInt8] {
+        let host = broker.host.contains(":") ? "[\(broker.host)]" : broker.host
+        return try encode(BrokerZNode(endpoints: ["PLAINTEXT://\(host):\(broker.port)"], port: broker.port, host: broker.host,
+                                      timestamp: String(timestampMs), rack: broker.rack))
+    }
+
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
     public func registerBroker(_ broker: BrokerRegistration) async throws {
         let path = "/brokers/ids/\(broker.id)"
         if try await store.get(path) != nil { try await store.delete(path, recursive: false) }
-        try await store.create(path, data: try Self.encode(broker), ephemeral: true)
+        try await store.create(path, data: try Self.brokerJSON(broker, timestampMs: Self.nowMs()), ephemeral: true)
     }
 
     public func brokers() async throws -> [BrokerRegistration] {
@@ -155,7 +177,11 @@ public struct ClusterMetadataStore: Sendable {
         var result: [BrokerRegistration] = []
         for child in try await store.children("/brokers/ids") {
             let path = "/brokers/ids/\(child)"
-            if let node = try await store.get(path) { result.append(try Self.decode(BrokerRegistration.self, node.data, path: path)) }
+            guard let id = Int32(child) else { throw CoordinationError.invalidData("\(path): broker id is not a number") }
+            if let node = try await store.get(path) {
+                let z = try Self.decode(BrokerZNode.self, node.data, path: path)
+                result.append(BrokerRegistration(id: id, host: z.host, port: z.port, rack: z.rack))
+            }
         }
         return result.sorted { $0.id < $1.id }
     }

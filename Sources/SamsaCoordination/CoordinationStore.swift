@@ -6,6 +6,13 @@ public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertib
     case notEmpty(String)
     case unavailable(String)
     case invalidData(String)
+    /// The connection to the ensemble broke while the operation was in flight: it may or may not
+    /// have been applied.
+    case connectionLoss(String)
+    /// No answer in time (no server reachable, or the ensemble has no quorum).
+    case timeout(String)
+    /// The session ended; its ephemeral nodes are gone.
+    case sessionExpired(String)
 
     public var description: String {
         switch self {
@@ -15,6 +22,9 @@ public enum CoordinationError: Error, Sendable, Equatable, CustomStringConvertib
         case let .notEmpty(p): return "node \(p) has children"
         case let .unavailable(why): return "coordination store unavailable: \(why)"
         case let .invalidData(why): return "invalid coordination data: \(why)"
+        case let .connectionLoss(p): return "connection to the coordination store lost (\(p))"
+        case let .timeout(p): return "coordination store did not answer in time (\(p))"
+        case let .sessionExpired(p): return "coordination session expired (\(p))"
         }
     }
 }

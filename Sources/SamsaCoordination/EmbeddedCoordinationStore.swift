@@ -12,12 +12,14 @@ import Synchronization
 /// (written to a temporary file, fsynced and renamed over the old one on every change, so a crash
 /// leaves either the old or the new tree).
 public final class EmbeddedCoordinationStore: CoordinationStore {
-    private struct Tree: Sendable {
+    struct Tree: Sendable {
         var nodes: [String: CoordinationNode] = ["/": CoordinationNode(data: [], version: 0)]
         var ephemeral: Set<String> = []
     }
 
-    private let tree = Mutex(Tree())
+    let tree = Mutex(Tree())
+    /// Watches and sequence counters (EmbeddedCoordinationStore+Cluster.swift); locked inside `tree`.
+    let session = Mutex(EmbeddedSession())
     /// nil keeps everything in memory (tests).
     public let file: String?
 
@@ -87,7 +89,7 @@ public final class EmbeddedCoordinationStore: CoordinationStore {
     }
 
     private func apply(_ ops: [CoordinationOp], ephemeral: Bool) throws {
-        try tree.withLock { t in
+        let fired = try tree.withLock { t in
             var next = t
             for op in ops {
                 switch op {
@@ -118,8 +120,11 @@ public final class EmbeddedCoordinationStore: CoordinationStore {
                 }
             }
             try save(next)
+            let fired = session.withLock { $0.take(Self.changes(from: t.nodes, to: next.nodes)) }
             t = next
+            return fired
         }
+        for (watcher, change) in fired { watcher(change) }
     }
 
     private func save(_ t: Tree) throws {

@@ -121,6 +121,8 @@ public let brokerConfigDefinitions: [ConfigDefinition] = [
     .init(name: "log.dirs", type: .list, defaultValue: nil, documentation: "Where partition data is kept (default: log.dir).", readOnly: true),
     .init(name: "log.dir", type: .string, defaultValue: "./samsa-data", documentation: "Where partition data is kept.", readOnly: true),
     .init(name: "zookeeper.connect", type: .string, defaultValue: nil, documentation: "ZooKeeper ensemble for multi-broker clusters; unset: embedded single-node coordination.", readOnly: true),
+    .init(name: "zookeeper.session.timeout.ms", type: .int, defaultValue: "18000", documentation: "ZooKeeper session timeout.", minimum: 1, readOnly: true),
+    .init(name: "zookeeper.connection.timeout.ms", type: .int, defaultValue: nil, documentation: "How long to wait for ZooKeeper at start-up (default: the session timeout).", minimum: 1, readOnly: true),
     .init(name: "broker.rack", type: .string, defaultValue: nil, documentation: "The broker's rack.", readOnly: true),
     .init(name: "num.network.threads", type: .int, defaultValue: nil, documentation: "Event loop threads (default: one per core).", minimum: 1, readOnly: true),
     .init(name: "num.partitions", type: .int, defaultValue: "1", documentation: "Partitions of auto-created topics and CreateTopics with no count.", minimum: 1),
