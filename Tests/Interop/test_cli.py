@@ -248,9 +248,10 @@ def test_topic_create_describe_list_alter_delete(broker):
     for name, value in (("cleanup.policy", "compact"), ("retention.ms", "123456789")):
         assert entries[name].value == value and entries[name].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, entries[name]
 
-    # High watermarks after writing to two partitions, as confluent sees them.
-    produce_lines(broker, topic, [f"p2-{i}" for i in range(7)], "--partition", "2")
-    produce_lines(broker, topic, [f"p4-{i}" for i in range(3)], "--partition", "4", "--acks", "1")
+    # High watermarks after writing to two partitions, as confluent sees them (keyed records: the
+    # topic is compacted, and a compacted topic refuses records without a key).
+    produce_lines(broker, topic, [f"k{i}:p2-{i}" for i in range(7)], "--partition", "2", "--key-separator", ":")
+    produce_lines(broker, topic, [f"k{i}:p4-{i}" for i in range(3)], "--partition", "4", "--acks", "1", "--key-separator", ":")
     _, parts, _ = describe_topic(broker, topic)
     hw = {int(r["PARTITION"]): int(r["HIGH-WATERMARK"]) for r in parts}
     assert hw == {0: 0, 1: 0, 2: 7, 3: 0, 4: 3}
