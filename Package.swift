@@ -45,13 +45,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Cluster coordination: the CoordinationStore protocol (embedded store now, ZooKeeper next) and
-        // typed cluster metadata in Kafka's ZooKeeper layout.
-        .target(name: "SamsaCoordination", dependencies: ["KafkaWire", "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio")]),
+        // The cluster's metadata store: the CoordinationStore protocol (embedded or ZooKeeper) and typed
+        // cluster metadata in Kafka's ZooKeeper layout and JSON.
+        .target(name: "SamsaMetadata", dependencies: ["KafkaWire", "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio")]),
         // The broker: network server (sans-IO connection state machine + NIO handler), one handler per API,
         // replica manager, fetch purgatory, topic administration.
         .target(name: "SamsaBroker", dependencies: [
-            "KafkaWire", "KafkaProtocol", "KafkaRecords", "SamsaStorage", "SamsaCoordination", "SamsaCoordinators",
+            "KafkaWire", "KafkaProtocol", "KafkaRecords", "SamsaStorage", "SamsaMetadata", "SamsaCoordinators",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "DequeModule", package: "swift-collections"),
         ]),
@@ -96,7 +96,7 @@ let package = Package(
             "ZooKeeperClient", "ZooKeeperTestSupport", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "SamsaCoordinationTests", dependencies: ["SamsaCoordination", "KafkaWire", "ZooKeeperClient", "ZooKeeperTestSupport"]),
+        .testTarget(name: "SamsaMetadataTests", dependencies: ["SamsaMetadata", "KafkaWire", "ZooKeeperClient", "ZooKeeperTestSupport"]),
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaClientTests", dependencies: [
@@ -106,7 +106,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SamsaBrokerTests", dependencies: [
-            "SamsaBroker", "SamsaStorage", "SamsaCoordinators", "KafkaProtocol", "KafkaRecords", "KafkaWire", "SamsaCoordination", "ZooKeeperTestSupport",
+            "SamsaBroker", "SamsaStorage", "SamsaCoordinators", "KafkaProtocol", "KafkaRecords", "KafkaWire", "SamsaMetadata", "ZooKeeperTestSupport",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

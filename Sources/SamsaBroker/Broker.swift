@@ -3,7 +3,7 @@ import KafkaProtocol
 import Logging
 import NIOCore
 import NIOPosix
-import SamsaCoordination
+import SamsaMetadata
 import SamsaStorage
 import Synchronization
 

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SamsaBroker
-import SamsaCoordination
+import SamsaMetadata
 import Testing
 import ZooKeeperTestSupport
 

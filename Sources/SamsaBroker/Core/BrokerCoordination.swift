@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Logging
-import SamsaCoordination
+import SamsaMetadata
 import SamsaStorage
 import Synchronization
 

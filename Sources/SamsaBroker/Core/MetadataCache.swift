@@ -1,5 +1,5 @@
 import KafkaWire
-import SamsaCoordination
+import SamsaMetadata
 import Synchronization
 
 /// A topic as the broker serves it: the stored record (id, configs, each partition's leadership).

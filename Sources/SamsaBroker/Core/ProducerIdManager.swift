@@ -1,4 +1,4 @@
-import SamsaCoordination
+import SamsaMetadata
 import Synchronization
 
 /// Hands out producer ids for InitProducerId from blocks reserved in the coordination store,

@@ -1,7 +1,7 @@
 import KafkaProtocol
 import KafkaWire
 import NIOCore
-import SamsaCoordination
+import SamsaMetadata
 import SamsaStorage
 import Synchronization
 

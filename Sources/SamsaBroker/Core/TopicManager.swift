@@ -1,6 +1,6 @@
 import KafkaProtocol
 import KafkaWire
-import SamsaCoordination
+import SamsaMetadata
 import SamsaStorage
 import Synchronization
 

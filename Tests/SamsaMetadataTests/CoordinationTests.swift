@@ -1,7 +1,7 @@
 import Foundation
 import KafkaWire
 import Testing
-@testable import SamsaCoordination
+@testable import SamsaMetadata
 
 @Suite struct EmbeddedStoreTests {
     func tempFile() -> String {

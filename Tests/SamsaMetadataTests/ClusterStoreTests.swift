@@ -2,7 +2,7 @@ import Foundation
 import KafkaWire
 import Testing
 import ZooKeeperTestSupport
-@testable import SamsaCoordination
+@testable import SamsaMetadata
 
 /// Collects watch changes.
 final class ChangeLog: Sendable {
