@@ -56,14 +56,15 @@ extension ClusterCoordinationStore {
     /// The changes of `path` (created, data changed, deleted), one event per watch trigger: the watch
     /// is re-armed after each event, so changes that come together may arrive as one event (read the
     /// node again after each). Ends when the store closes.
-    public func changes(of path: String) -> AsyncStream<CoordinationChange> {
-        watchStream { store, watcher in _ = try await store.get(path, watch: watcher) }
+    /// `armed` runs each time the watch is (re-)armed: changes after that are never missed.
+    public func changes(of path: String, armed: (@Sendable () -> Void)? = nil) -> AsyncStream<CoordinationChange> {
+        watchStream(armed: armed) { store, watcher in _ = try await store.get(path, watch: watcher) }
     }
 
     /// The changes of the children of `path` (`childrenChanged`, `deleted`), re-armed after each event;
     /// while `path` does not exist, its creation is awaited (`created`).
-    public func childChanges(of path: String) -> AsyncStream<CoordinationChange> {
-        watchStream { store, watcher in
+    public func childChanges(of path: String, armed: (@Sendable () -> Void)? = nil) -> AsyncStream<CoordinationChange> {
+        watchStream(armed: armed) { store, watcher in
             do {
                 _ = try await store.children(path, watch: watcher)
             } catch CoordinationError.noNode {
@@ -75,7 +76,8 @@ extension ClusterCoordinationStore {
         }
     }
 
-    private func watchStream(_ arm: @escaping @Sendable (Self, @escaping CoordinationWatcher) async throws -> Void) -> AsyncStream<CoordinationChange> {
+    private func watchStream(armed: (@Sendable () -> Void)?,
+                             _ arm: @escaping @Sendable (Self, @escaping CoordinationWatcher) async throws -> Void) -> AsyncStream<CoordinationChange> {
         let (stream, continuation) = AsyncStream.makeStream(of: CoordinationChange.self, bufferingPolicy: .unbounded)
         let task = Task { [self] in
             while !Task.isCancelled {
@@ -87,6 +89,7 @@ extension ClusterCoordinationStore {
                     try? await Task.sleep(for: .milliseconds(100))
                     continue
                 }
+                armed?()
                 var iterator = fired.makeAsyncIterator()
                 guard let change = await iterator.next() else { break }
                 continuation.yield(change)

@@ -64,14 +64,15 @@ func exerciseStore(_ store: some ClusterCoordinationStore) async throws {
     #expect(try await store.children("/seq") == ["n-0000000000", "n-0000000001"])
 
     // A stream of changes.
-    let stream = store.changes(of: "/s")
+    let arms = Locked(0)
+    let stream = store.changes(of: "/s", armed: { arms.withLock { $0 += 1 } })
     let events = Locked<[CoordinationChange]>([])
     let reader = Task { for await c in stream { events.withLock { $0.append(c) } } }
     defer { reader.cancel() }
-    try await Task.sleep(for: .milliseconds(200))
+    #expect(await eventually { arms.withLock { $0 } >= 1 })
     try await store.create("/s", data: [], ephemeral: false)
     #expect(await eventually { events.withLock { $0.count } == 1 })
-    try await Task.sleep(for: .milliseconds(200))  // re-armed
+    #expect(await eventually { arms.withLock { $0 } >= 2 })  // re-armed
     try await store.set("/s", data: [1], expectedVersion: nil)
     #expect(await eventually { events.withLock { $0.count } == 2 })
     #expect(events.withLock { $0 } == [CoordinationChange(.created, "/s"), CoordinationChange(.dataChanged, "/s")])
