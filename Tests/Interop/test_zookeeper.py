@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from samsa_interop import REPO, SAMSA_BIN, Broker, confluent_admin, free_port, run, wait_until
+from samsa_interop import (REPO, SAMSA_BIN, Broker, confluent_admin, consume_range, free_port, parse_table, run,
+                           samsa_cli, wait_until)
 
 ZK = str(REPO / "scripts" / "zookeeper.sh")
 
@@ -70,6 +71,31 @@ def test_broker_keeps_its_cluster_in_zookeeper(ensemble, tmp_path):
         assert produced.returncode == 0, produced.stderr
         consumed = run(["kcat", "-C", "-b", b.bootstrap, "-t", "zk-orders", "-p", "0", "-e", "-q"], timeout=60)
         assert consumed.stdout.decode().split() == ["a", "b", "c"]
+
+        # confluent-kafka produces and consumes; the CLI and kafka-python's admin list and describe.
+        from confluent_kafka import Producer
+        producer = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True})
+        for i in range(20):
+            producer.produce("zk-orders", value=f"c{i}".encode(), key=f"k{i}".encode(), partition=1)
+        assert producer.flush(30) == 0
+        del producer  # a live producer's metadata requests would auto-create the topic after it is deleted
+        got = consume_range(b.bootstrap, "zk-orders", 1, 0, 20)
+        assert [(m.key(), m.value()) for m in got] == [(f"k{i}".encode(), f"c{i}".encode()) for i in range(20)]
+        listed = samsa_cli(b.bootstrap, "topic", "list")
+        assert listed.returncode == 0 and "zk-orders" in listed.stdout.decode()
+        described = samsa_cli(b.bootstrap, "topic", "describe", "zk-orders")
+        assert described.returncode == 0, described.stderr
+        rows = parse_table(described.stdout.decode().split("\n\n")[1])  # header, partitions, configs
+        assert {int(r["PARTITION"]): int(r["HIGH-WATERMARK"]) for r in rows} == {0: 3, 1: 20}
+        from kafka.admin import KafkaAdminClient
+        kp = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+        try:
+            (desc,) = kp.describe_topics(["zk-orders"])
+            seen = sorted((p["partition_index"], p["leader_id"], list(p["replica_nodes"]), list(p["isr_nodes"]))
+                          for p in desc["partitions"])
+            assert seen == [(0, 1, [1], [1]), (1, 1, [1], [1])], desc
+        finally:
+            kp.close()
 
         # A restart finds its topics in ZooKeeper (the old session ends with the clean shutdown).
         b.restart()
