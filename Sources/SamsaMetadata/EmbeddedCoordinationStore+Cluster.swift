@@ -58,14 +58,9 @@ extension EmbeddedCoordinationStore: ClusterCoordinationStore {
 
     public func children(_ path: String, watch: @escaping CoordinationWatcher) async throws -> [String] {
         try tree.withLock { t in
-            guard t.nodes[path] != nil else { throw CoordinationError.noNode(path) }
+            let names = try t.children(of: path)
             session.withLock { $0.childWatches[path, default: []].append(watch) }
-            let prefix = path == "/" ? "/" : path + "/"
-            return t.nodes.keys.compactMap { key -> String? in
-                guard key.hasPrefix(prefix), key != path else { return nil }
-                let rest = key.dropFirst(prefix.count)
-                return rest.contains("/") ? nil : String(rest)
-            }.sorted()
+            return names
         }
     }
 

@@ -15,6 +15,17 @@ public final class EmbeddedCoordinationStore: CoordinationStore {
     struct Tree: Sendable {
         var nodes: [String: CoordinationNode] = ["/": CoordinationNode(data: [], version: 0)]
         var ephemeral: Set<String> = []
+
+        /// The names of `path`'s children, sorted; throws `noNode` when `path` does not exist.
+        func children(of path: String) throws -> [String] {
+            guard nodes[path] != nil else { throw CoordinationError.noNode(path) }
+            let prefix = path == "/" ? "/" : path + "/"
+            return nodes.keys.compactMap { key -> String? in
+                guard key.hasPrefix(prefix), key != path else { return nil }
+                let rest = key.dropFirst(prefix.count)
+                return rest.contains("/") ? nil : String(rest)
+            }.sorted()
+        }
     }
 
     let tree = Mutex(Tree())
@@ -60,15 +71,7 @@ public final class EmbeddedCoordinationStore: CoordinationStore {
     }
 
     public func children(_ path: String) async throws -> [String] {
-        try tree.withLock { t in
-            guard t.nodes[path] != nil else { throw CoordinationError.noNode(path) }
-            let prefix = path == "/" ? "/" : path + "/"
-            return t.nodes.keys.compactMap { key -> String? in
-                guard key.hasPrefix(prefix), key != path else { return nil }
-                let rest = key.dropFirst(prefix.count)
-                return rest.contains("/") ? nil : String(rest)
-            }.sorted()
-        }
+        try tree.withLock { try $0.children(of: path) }
     }
 
     public func create(_ path: String, data: [UInt8], ephemeral: Bool) async throws {
