@@ -10,7 +10,7 @@ scripts/generate.sh --check
 swift build --build-tests
 # SamsaClient as another package's dependency: no unsafeFlags (SwiftPM refuses them in versioned
 # dependencies), and a fixture package that depends on it by path builds (own scratch path).
-if grep -n "unsafeFlags" Package.swift; then echo "Package.swift must not use unsafeFlags" >&2; exit 1; fi
+if grep -nE "\.unsafeFlags\(" Package.swift; then echo "Package.swift must not use unsafeFlags" >&2; exit 1; fi
 swift build --package-path Tests/Fixtures/ClientConsumer --scratch-path .build-fixture
 timeout 1800 swift test --skip-build  # a hung test fails CI instead of eating its budget
 # Every interop test has a deadline: a regression fails (and its brokers are stopped) instead of
