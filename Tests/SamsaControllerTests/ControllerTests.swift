@@ -431,3 +431,21 @@ func expectFenced(_ actions: [ControllerAction], _ c: Controller) {
         #expect(c.partitionEpoch("t", 0) == 2)
     }
 }
+
+@Suite struct ControllerElectionStrategyTests {
+    @Test func reassignmentElectionPicksFromTheTargetAndBumpsTheEpoch() throws {
+        var c = try makeController()
+        var batch = RequestBatch()
+        #expect(c.elect(TopicPartitionKey("t", 0), .reassignment(target: [3, 2]), batch: &batch) == KafkaErrorCode.none)
+        #expect(c.leadership("t", 0)?.leader == 3)
+        #expect(c.leadership("t", 0)?.leaderEpoch == 1)
+        #expect(c.leadership("t", 0)?.isr == [1, 2, 3])
+        let actions = batch.flush(c)
+        #expect(writes(actions).map(\.expected) == [0])
+        #expect(leaderAndIsr(actions, to: 2).first?.leader == 3)
+        var none = RequestBatch()
+        #expect(c.elect(TopicPartitionKey("t", 0), .reassignment(target: [7]), batch: &none) == .eligibleLeadersNotAvailable)
+        #expect(none.writes.isEmpty)
+        #expect(c.elect(TopicPartitionKey("nope", 0), .preferred, batch: &none) == .unknownTopicOrPartition)
+    }
+}
