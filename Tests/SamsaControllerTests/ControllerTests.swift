@@ -449,3 +449,33 @@ func expectFenced(_ actions: [ControllerAction], _ c: Controller) {
         #expect(c.elect(TopicPartitionKey("nope", 0), .preferred, batch: &none) == .unknownTopicOrPartition)
     }
 }
+
+@Suite struct ControllerEventTests {
+    @Test func eventsDriveTheSameDecisions() {
+        var c = Controller(controllerId: 1, epoch: 7, brokers: [1, 2, 3].map { LiveBroker(id: $0, epoch: brokerEpochs[$0]!) }, topics: [])
+        #expect(c.handle(.startup).reply == nil)
+        let created = c.handle(.createTopic(name: "e", partitions: 2, replicationFactor: 2, configs: [:], assignment: [[1, 2], [2, 1]]))
+        #expect(created.reply == .error(.none, message: nil))
+        #expect(writes(created.actions).count == 2)
+        let tooBig = c.handle(.createTopic(name: "f", partitions: 1, replicationFactor: 5, configs: [:], assignment: nil))
+        #expect(tooBig.reply == .error(.invalidReplicationFactor, message: "Replication factor: 5 larger than available brokers: 3."))
+        #expect(tooBig.actions.isEmpty)
+        let gone = c.handle(.brokerGone(1))
+        #expect(c.leadership("e", 0)?.leader == 2)
+        #expect(c.leadership("e", 0)?.leaderEpoch == 1)
+        expectFenced(gone.actions, c)
+        _ = c.handle(.brokerRegistered(LiveBroker(id: 1, epoch: 11)))
+        let stale = c.handle(.alterPartition(brokerId: 2, brokerEpoch: 20, items: [
+            AlterPartitionItem(topic: "e", partition: 0, leaderEpoch: 1, newIsr: [2, 1], partitionEpoch: 0),
+        ]))
+        guard case .alterPartition(let error, let results)? = stale.reply else { Issue.record("no AlterPartition reply"); return }
+        #expect(error == KafkaErrorCode.none)
+        #expect(results.first?.error == .invalidUpdateVersion)
+        let shutdown = c.handle(.controlledShutdown(brokerId: 2, brokerEpoch: 20))
+        #expect(shutdown.reply == .controlledShutdown(error: .none, remaining: [TopicPartitionKey("e", 0), TopicPartitionKey("e", 1)]))
+        #expect(c.handle(.electLeaders(.preferred, [TopicPartitionKey("e", 1)])).reply == .electLeaders([TopicPartitionKey("e", 1): .electionNotNeeded]))
+        _ = c.handle(.controllerMoved)
+        #expect(c.handle(.brokerGone(2)).actions.isEmpty)
+        #expect(c.handle(.deleteTopic("e")).reply == .error(.notController, message: nil))
+    }
+}
