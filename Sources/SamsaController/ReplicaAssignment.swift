@@ -123,7 +123,7 @@ public enum ReplicaAssignment {
         var byRack: [String: [Int32]] = [:]
         for b in brokers { byRack[b.rack ?? "", default: []].append(b.id) }
         let racks = byRack.keys.sorted()
-        var queues = racks.map { byRack[$0]!.sorted() }
+        let queues = racks.map { byRack[$0]!.sorted() }
         var positions = Array(repeating: 0, count: racks.count)
         var result: [Int32] = []
         var r = 0
@@ -134,7 +134,6 @@ public enum ReplicaAssignment {
             }
             r = (r + 1) % racks.count
         }
-        queues.removeAll()
         return result
     }
 
