@@ -48,6 +48,9 @@ let package = Package(
         // The cluster's metadata store: the CoordinationStore protocol (embedded or ZooKeeper) and typed
         // cluster metadata in Kafka's ZooKeeper layout and JSON.
         .target(name: "SamsaMetadata", dependencies: ["KafkaWire", "ZooKeeperClient", .product(name: "NIOCore", package: "swift-nio")]),
+        // The controller's decisions as sans-IO state machines (Kafka's ZooKeeper-mode controller): replica
+        // assignment, partition and replica states, leader elections, ISR changes, preferred leaders. No I/O.
+        .target(name: "SamsaController", dependencies: ["SamsaMetadata", "KafkaProtocol"]),
         // The broker: network server (sans-IO connection state machine + NIO handler), one handler per API,
         // replica manager, fetch purgatory, topic administration.
         .target(name: "SamsaBroker", dependencies: [
@@ -97,6 +100,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "SamsaMetadataTests", dependencies: ["SamsaMetadata", "KafkaWire", "ZooKeeperClient", "ZooKeeperTestSupport"]),
+        .testTarget(name: "SamsaControllerTests", dependencies: ["SamsaController", "SamsaMetadata", "KafkaProtocol"]),
         .testTarget(name: "SamsaCoordinatorsTests", dependencies: ["SamsaCoordinators", "KafkaProtocol", "KafkaWire",
                                                                  .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SamsaClientTests", dependencies: [
