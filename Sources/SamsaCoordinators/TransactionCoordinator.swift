@@ -26,7 +26,7 @@ public enum TransactionReply: Sendable, Equatable {
 
 /// COMMIT or ABORT markers to write for one transaction (WriteTxnMarkers to the partitions' leaders);
 /// when they are all written, call `markersWritten`.
-public struct TransactionMarkers: Sendable, Equatable {
+public struct TransactionMarkers: Sendable, Hashable {
     public var transactionalId: String
     public var producerId: Int64
     public var producerEpoch: Int16
