@@ -283,6 +283,25 @@ public struct TransactionCoordinator: Sendable {
         }
     }
 
+    /// The verification form of AddPartitionsToTxn (KIP-890 part 1, sent by partition leaders before
+    /// they accept a transactional batch): for each partition NONE when it is in the producer's
+    /// ongoing transaction, else INVALID_TXN_STATE; an error about the transaction itself is given
+    /// for every partition. Appends nothing.
+    public func verifyPartitions(transactionalId: String, producerId: Int64, producerEpoch: Int16,
+                                 partitions: [TopicPartition]) -> [TopicPartition: KafkaErrorCode] {
+        func all(_ code: KafkaErrorCode) -> [TopicPartition: KafkaErrorCode] {
+            Dictionary(partitions.map { ($0, code) }, uniquingKeysWith: { a, _ in a })
+        }
+        guard !transactionalId.isEmpty else { return all(.invalidRequest) }
+        if let error = availabilityError(for: transactionalId) { return all(error) }
+        guard let m = transactions[transactionalId], m.state != .dead else { return all(.invalidProducerIdMapping) }
+        guard m.producerId == producerId else { return all(.invalidProducerIdMapping) }
+        guard m.producerEpoch == producerEpoch else { return all(.producerFenced) }
+        if let id = pendingIds[transactionalId], pendingAppends[id]?.transit?.state != .ongoing { return all(.concurrentTransactions) }
+        let inTxn = m.state == .ongoing ? m.partitions : []
+        return Dictionary(partitions.map { ($0, inTxn.contains($0) ? KafkaErrorCode.none : .invalidTxnState) }, uniquingKeysWith: { a, _ in a })
+    }
+
     // MARK: EndTxn and markers
 
     public mutating func endTxn(_ token: RequestToken, transactionalId: String, producerId: Int64, producerEpoch: Int16, commit: Bool,

@@ -294,6 +294,34 @@ let u0 = TopicPartition("u", 0)
         #expect(h.state() == .empty)
     }
 
+    @Test func verificationFormChecksPartitionsWithoutAppending() throws {
+        var h = TxnHarness()
+        let p = try #require(initOK(h.initPid()))
+        func verify(_ id: String = "tx", pid: Int64 = p.pid, epoch: Int16 = p.epoch, _ parts: [TopicPartition] = [t0, t1]) -> [TopicPartition: KafkaErrorCode] {
+            h.coordinator.verifyPartitions(transactionalId: id, producerId: pid, producerEpoch: epoch, partitions: parts)
+        }
+        #expect(verify() == [t0: .invalidTxnState, t1: .invalidTxnState])  // Empty: nothing in a transaction
+        #expect(h.add(pid: p.pid, epoch: p.epoch, [t0]) == .addPartitions(.none))
+        let records = h.records.count
+        #expect(verify() == [t0: .none, t1: .invalidTxnState])
+        #expect(h.records.count == records)
+        #expect(verify(epoch: p.epoch + 1) == [t0: .producerFenced, t1: .producerFenced])
+        #expect(verify(pid: p.pid + 1) == [t0: .invalidProducerIdMapping, t1: .invalidProducerIdMapping])
+        #expect(verify("nope") == [t0: .invalidProducerIdMapping, t1: .invalidProducerIdMapping])
+        #expect(verify("") == [t0: .invalidRequest, t1: .invalidRequest])
+        // While more partitions are being added the committed ones still verify; during EndTxn they do not.
+        h.holdAppends = true
+        _ = h.add(pid: p.pid, epoch: p.epoch, [t1])
+        #expect(verify() == [t0: .none, t1: .invalidTxnState])
+        h.releaseHeld()
+        #expect(verify() == [t0: .none, t1: .none])
+        h.holdAppends = true
+        _ = h.end(pid: p.pid, epoch: p.epoch, commit: true)
+        #expect(verify() == [t0: .concurrentTransactions, t1: .concurrentTransactions])
+        h.releaseHeld()
+        #expect(verify() == [t0: .invalidTxnState, t1: .invalidTxnState])  // PrepareCommit
+    }
+
     @Test func zombieIsFencedAndItsTransactionAborted() throws {
         var h = TxnHarness()
         let zombie = try #require(initOK(h.initPid()))
