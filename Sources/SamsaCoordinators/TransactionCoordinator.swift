@@ -24,6 +24,23 @@ public enum TransactionReply: Sendable, Equatable {
     case endTxn(KafkaErrorCode)
 }
 
+extension TransactionReply {
+    /// The answer for a request of `version`: clients older than KIP-588 (InitProducerId < v4,
+    /// AddPartitionsToTxn, AddOffsetsToTxn and EndTxn < v2) do not know PRODUCER_FENCED and are
+    /// told INVALID_PRODUCER_EPOCH instead, as Kafka does.
+    public func forVersion(_ version: Int16) -> TransactionReply {
+        func map(_ code: KafkaErrorCode, below: Int16) -> KafkaErrorCode {
+            code == .producerFenced && version < below ? .invalidProducerEpoch : code
+        }
+        switch self {
+        case let .initProducerId(code, pid, epoch): return .initProducerId(map(code, below: 4), producerId: pid, producerEpoch: epoch)
+        case let .addPartitions(code): return .addPartitions(map(code, below: 2))
+        case let .addOffsets(code): return .addOffsets(map(code, below: 2))
+        case let .endTxn(code): return .endTxn(map(code, below: 2))
+        }
+    }
+}
+
 /// COMMIT or ABORT markers to write for one transaction (WriteTxnMarkers to the partitions' leaders);
 /// when they are all written, call `markersWritten`.
 public struct TransactionMarkers: Sendable, Hashable {

@@ -322,6 +322,30 @@ let u0 = TopicPartition("u", 0)
         #expect(verify() == [t0: .invalidTxnState, t1: .invalidTxnState])  // PrepareCommit
     }
 
+    @Test func olderClientsAreToldInvalidProducerEpoch() throws {
+        var h = TxnHarness()
+        let p = try #require(initOK(h.initPid()))
+        _ = try #require(initOK(h.initPid()))  // p.epoch is now stale
+        let endReply = h.end(pid: p.pid, epoch: p.epoch, commit: true)
+        let fenced = try #require(endReply)
+        #expect(fenced == .endTxn(.producerFenced))
+        #expect(fenced.forVersion(1) == .endTxn(.invalidProducerEpoch))
+        #expect(fenced.forVersion(2) == .endTxn(.producerFenced))
+        let addReply = h.add(pid: p.pid, epoch: p.epoch, [t0])
+        let added = try #require(addReply)
+        #expect(added.forVersion(0) == .addPartitions(.invalidProducerEpoch))
+        #expect(added.forVersion(3) == .addPartitions(.producerFenced))
+        let offsetsReply = h.addOffsets(pid: p.pid, epoch: p.epoch, group: "g")
+        let offsets = try #require(offsetsReply)
+        #expect(offsets.forVersion(1) == .addOffsets(.invalidProducerEpoch))
+        let initReply = h.initPid(expected: (p.pid, 42))
+        let initFenced = try #require(initReply)
+        #expect(initFenced.forVersion(3) == .initProducerId(.invalidProducerEpoch, producerId: -1, producerEpoch: -1))
+        #expect(initFenced.forVersion(4) == .initProducerId(.producerFenced, producerId: -1, producerEpoch: -1))
+        // Other errors are left alone.
+        #expect(TransactionReply.endTxn(.invalidTxnState).forVersion(0) == .endTxn(.invalidTxnState))
+    }
+
     @Test func zombieIsFencedAndItsTransactionAborted() throws {
         var h = TxnHarness()
         let zombie = try #require(initOK(h.initPid()))
