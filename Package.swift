@@ -58,7 +58,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "DequeModule", package: "swift-collections"),
         ]),
-        // Coordinators as sans-IO state machines: the classic group coordinator (transactions next).
+        // Coordinators as replayable sans-IO state machines: the classic group coordinator and the
+        // transaction coordinator (broker wiring of transactions next).
         .target(name: "SamsaCoordinators", dependencies: [
             "KafkaWire", "KafkaProtocol", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "OrderedCollections", package: "swift-collections"),
