@@ -626,12 +626,10 @@ struct RequestBatch {
 
     func info(_ c: Controller, _ tp: TopicPartitionKey, isNew: Bool = false, offline: Bool) -> PartitionStateInfo? {
         guard let rec = c.record(tp) else { return nil }
-        let l = rec.leadership
-        let deleted = deleting.contains(tp)
-        return PartitionStateInfo(
-            topic: tp.topic, partition: tp.partition, controllerEpoch: l.controllerEpoch,
-            leader: deleted ? leaderDuringDelete : l.leader, leaderEpoch: l.leaderEpoch, isr: l.isr, partitionEpoch: rec.version,
-            replicas: l.replicas, offlineReplicas: offline ? l.replicas.filter { c.brokers[$0] == nil } : [], isNew: isNew)
+        var l = rec.leadership
+        if deleting.contains(tp) { l.leader = leaderDuringDelete }
+        return PartitionStateInfo(topic: tp.topic, leadership: l, partitionEpoch: rec.version,
+                                  offlineReplicas: offline ? l.replicas.filter { c.brokers[$0] == nil } : [], isNew: isNew)
     }
 
     func flush(_ c: Controller) -> [ControllerAction] {

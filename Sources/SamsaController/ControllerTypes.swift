@@ -53,35 +53,32 @@ public struct TopicPartitionKey: Hashable, Sendable, Comparable, CustomStringCon
 public let noLeader: Int32 = -1
 public let leaderDuringDelete: Int32 = -2
 
-/// One partition's state in a LeaderAndIsr or UpdateMetadata request.
+/// One partition's state in a LeaderAndIsr or UpdateMetadata request: its leadership (the one
+/// `PartitionLeadership` type) plus what only these requests carry.
 public struct PartitionStateInfo: Sendable, Equatable {
     public var topic: String
-    public var partition: Int32
-    public var controllerEpoch: Int32
-    public var leader: Int32
-    public var leaderEpoch: Int32
-    public var isr: [Int32]
+    public var leadership: PartitionLeadership
     /// The partition state's version (Kafka's zkVersion, the partition epoch).
     public var partitionEpoch: Int32
-    public var replicas: [Int32]
     /// Replicas on brokers that are not alive (UpdateMetadata only; empty in LeaderAndIsr).
     public var offlineReplicas: [Int32]
     /// LeaderAndIsr only: the partition was just created (the broker may create its log).
     public var isNew: Bool
 
-    public init(topic: String, partition: Int32, controllerEpoch: Int32, leader: Int32, leaderEpoch: Int32, isr: [Int32],
-                partitionEpoch: Int32, replicas: [Int32], offlineReplicas: [Int32] = [], isNew: Bool = false) {
+    public init(topic: String, leadership: PartitionLeadership, partitionEpoch: Int32, offlineReplicas: [Int32] = [], isNew: Bool = false) {
         self.topic = topic
-        self.partition = partition
-        self.controllerEpoch = controllerEpoch
-        self.leader = leader
-        self.leaderEpoch = leaderEpoch
-        self.isr = isr
+        self.leadership = leadership
         self.partitionEpoch = partitionEpoch
-        self.replicas = replicas
         self.offlineReplicas = offlineReplicas
         self.isNew = isNew
     }
+
+    public var partition: Int32 { leadership.partition }
+    public var controllerEpoch: Int32 { leadership.controllerEpoch }
+    public var leader: Int32 { leadership.leader }
+    public var leaderEpoch: Int32 { leadership.leaderEpoch }
+    public var isr: [Int32] { leadership.isr }
+    public var replicas: [Int32] { leadership.replicas }
 }
 
 /// A live broker as the controller knows it (`/brokers/ids/<id>`).
