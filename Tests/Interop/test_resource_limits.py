@@ -388,57 +388,59 @@ def test_full_disk_is_logged_and_the_broker_restarts_on_it(broker_factory, tmp_p
     from samsa_interop import Broker
     broker = Broker(small_fs / "data", tmp_path / "full.stderr.log",
                     overrides={"log.segment.bytes": str(512 * 1024)}).start()
-    acked = 0
-    value = b"v" * 4000
-    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
-        assert [(n, e) for n, e, _ in kr.create_topics_v4(conn, [("fill", 1, {})])] == [("fill", 0)]
-        for _ in range(2000):
-            r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
-            if r.error_code != 0:
-                assert r.error_code == KAFKA_STORAGE_ERROR, f"got error {r.error_code}"
-                break
-            assert r.base_offset == acked
-            acked += 4
-        else:
-            raise AssertionError("a 4 MiB file system never filled up")
-    assert acked > 0
-    log = broker.stderr_since_start()
-    assert "is full" in log and str(small_fs) in log, log[-2000:]
-    assert log.count("is full") == 1, "the full disk is reported once, not per request"
-    assert broker.stop() == 0
-    strays = [p for p in (small_fs / "data").rglob("*") if p.name.endswith(".tmp")]
-    assert not strays, f"temporary files left behind: {strays}"
-
-    broker.start()
-    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
-        got = kr.fetch_all_records(conn, "fill", 0, 0, acked)
-        assert len(got) == acked and all(r.value == value for r in got)
-        r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
-        assert r.error_code == KAFKA_STORAGE_ERROR
-    # Visible to operators: DescribeLogDirs (kafka-python's admin) shows the log dir, the
-    # partition's size and the volume's usable bytes (v4).
-    from kafka.admin import KafkaAdminClient
-    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
-        resp = admin.describe_log_dirs()
-        text = repr(resp)
-        assert "fill" in text and str(small_fs) in text, text
+        acked = 0
+        value = b"v" * 4000
+        with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+            assert [(n, e) for n, e, _ in kr.create_topics_v4(conn, [("fill", 1, {})])] == [("fill", 0)]
+            for _ in range(2000):
+                r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
+                if r.error_code != 0:
+                    assert r.error_code == KAFKA_STORAGE_ERROR, f"got error {r.error_code}"
+                    break
+                assert r.base_offset == acked
+                acked += 4
+            else:
+                raise AssertionError("a 4 MiB file system never filled up")
+        assert acked > 0
+        log = broker.stderr_since_start()
+        assert "is full" in log and str(small_fs) in log, log[-2000:]
+        assert log.count("is full") == 1, "the full disk is reported once, not per request"
+        assert broker.stop() == 0
+        strays = [p for p in (small_fs / "data").rglob("*") if p.name.endswith(".tmp")]
+        assert not strays, f"temporary files left behind: {strays}"
+
+        broker.start()
+        with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+            got = kr.fetch_all_records(conn, "fill", 0, 0, acked)
+            assert len(got) == acked and all(r.value == value for r in got)
+            r = kr.produce(conn, "fill", 0, kr.simple_batch([value] * 4))
+            assert r.error_code == KAFKA_STORAGE_ERROR
+        # Visible to operators: DescribeLogDirs (kafka-python's admin) shows the log dir, the
+        # partition's size and the volume's usable bytes (v4).
+        from kafka.admin import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        try:
+            resp = admin.describe_log_dirs()
+            text = repr(resp)
+            assert "fill" in text and str(small_fs) in text, text
+        finally:
+            admin.close()
+        with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
+            r = conn.roundtrip_flexible(35, 4, kr.uvarint(0) + kr.NO_TAGS)  # all topics
+            r.i32()  # throttle
+            assert r.i16() == 0
+            (err, path, topics, total, usable), = r.compact_array(
+                lambda x: (x.i16(), x.compact_string(),
+                           x.compact_array(lambda t: (t.compact_string(), t.compact_array(
+                               lambda p: (p.i32(), p.i64(), p.i64(), p.boolean(), p.tagged_fields())), t.tagged_fields())),
+                           x.i64(), x.i64(), x.tagged_fields())[:5])
+            assert err == 0 and path.startswith(str(small_fs))
+            assert total == 4 * 1024 * 1024 and usable < 64 * 1024, (total, usable)
+            sizes = {name: parts for name, parts, _ in topics}
+            assert sizes["fill"][0][1] > 3 * 1024 * 1024
     finally:
-        admin.close()
-    with kr.KafkaConnection("127.0.0.1", broker.port) as conn:
-        r = conn.roundtrip_flexible(35, 4, kr.uvarint(0) + kr.NO_TAGS)  # all topics
-        r.i32()  # throttle
-        assert r.i16() == 0
-        (err, path, topics, total, usable), = r.compact_array(
-            lambda x: (x.i16(), x.compact_string(),
-                       x.compact_array(lambda t: (t.compact_string(), t.compact_array(
-                           lambda p: (p.i32(), p.i64(), p.i64(), p.boolean(), p.tagged_fields())), t.tagged_fields())),
-                       x.i64(), x.i64(), x.tagged_fields())[:5])
-        assert err == 0 and path.startswith(str(small_fs))
-        assert total == 4 * 1024 * 1024 and usable < 64 * 1024, (total, usable)
-        sizes = {name: parts for name, parts, _ in topics}
-        assert sizes["fill"][0][1] > 3 * 1024 * 1024
-    broker.close()
+        broker.close()  # stopped even when an assertion fails, before the tmpfs is unmounted
 
 
 # ---- delete under load ------------------------------------------------------------------------
