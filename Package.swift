@@ -52,9 +52,10 @@ let package = Package(
         // assignment, partition and replica states, leader elections, ISR changes, preferred leaders. No I/O.
         .target(name: "SamsaController", dependencies: ["SamsaMetadata", "KafkaProtocol"]),
         // The broker: network server (sans-IO connection state machine + NIO handler), one handler per API,
-        // replica manager, fetch purgatory, topic administration.
+        // replica manager (leader and follower roles), replica fetchers, fetch and produce purgatories, topic
+        // administration, and in a cluster the controller driver (runs SamsaController's decisions).
         .target(name: "SamsaBroker", dependencies: [
-            "KafkaWire", "KafkaProtocol", "KafkaRecords", "SamsaStorage", "SamsaMetadata", "SamsaCoordinators",
+            "KafkaWire", "KafkaProtocol", "KafkaRecords", "SamsaStorage", "SamsaMetadata", "SamsaController", "SamsaCoordinators",
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"), .product(name: "DequeModule", package: "swift-collections"),
         ]),

@@ -16,6 +16,9 @@ public struct BrokerServices: Sendable {
     public let topics: TopicManager
     public let producerIds: ProducerIdManager
     public let logger: Logger
+    /// In a cluster (ZooKeeper mode): this broker's replication role, and its controller driver.
+    public let cluster: ClusterMember?
+    public let controller: ControllerDriver?
 }
 
 /// A Samsa broker: storage, coordination, the request handlers and the network listener.
@@ -80,8 +83,18 @@ public final class Broker: Sendable {
         let replicas = ReplicaManager(brokerId: brokerId, logManager: logManager, flusher: flusher)
         let cache = MetadataCache()
         let topics = TopicManager(store: metadataStore, cache: cache, replicas: replicas, config: config)
+        var cluster: ClusterMember?
+        var controller: ControllerDriver?
+        if let zk = coordination.zookeeper {
+            let member = ClusterMember(brokerId: brokerId, config: config, cache: cache, replicas: replicas, topics: topics,
+                                       metadata: metadataStore, group: group, logger: logger)
+            coordination.onRegistered.withLock { $0 = { epoch in member.brokerEpoch.store(epoch, ordering: .relaxed) } }
+            cluster = member
+            controller = ControllerDriver(brokerId: brokerId, store: zk, group: group, config: config, logger: logger)
+        }
         let services = BrokerServices(config: config, brokerId: brokerId, cache: cache, replicas: replicas, topics: topics,
-                                      producerIds: ProducerIdManager(store: metadataStore, brokerId: brokerId), logger: logger)
+                                      producerIds: ProducerIdManager(store: metadataStore, brokerId: brokerId), logger: logger,
+                                      cluster: cluster, controller: controller)
 
         // Storage first: every partition folder, with recovery where needed.
         let records = try await topics.loadAll()
@@ -100,27 +113,31 @@ public final class Broker: Sendable {
         let clusterId = try await metadataStore.clusterId()
         try await coordination.checkLogDir(config.logDir, clusterId: clusterId, brokerId: brokerId)
         try await coordination.register(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(advertised.port), rack: config.rack), metadata: metadataStore)
-        cache.setCluster(id: clusterId, controllerId: brokerId, brokers: try await metadataStore.brokers())
-        for record in records { try topics.apply(record) }
+        cache.setCluster(id: clusterId, controllerId: cluster == nil ? brokerId : -1, brokers: try await metadataStore.brokers())
+        // A single node leads everything it holds; in a cluster, the controller's LeaderAndIsr says.
+        if cluster == nil { for record in records { try topics.apply(record) } }
         let known = Set(records.flatMap { r in r.replicas.indices.map { TopicPartition(r.name, Int32($0)) } })
         for stray in logManager.partitions where !known.contains(stray) {
             logger.warning("partition folder \(stray.directoryName) belongs to no known topic; it is kept but not served")
         }
 
-        let groups = GroupCoordinatorService(services: services, config: GroupCoordinatorService.config(from: config))
+        let groups = GroupCoordinatorService(services: services, config: GroupCoordinatorService.config(from: config), eventLoop: group.next())
+        cluster?.leadershipListener.withLock { $0 = { tp, isLeader in groups.leadershipChanged(tp, isLeader: isLeader) } }
         // Before listening: every offsets partition this broker leads answers
         // COORDINATOR_LOAD_IN_PROGRESS until replayed, never "no committed offset".
         groups.prepareLoading()
         var registry = HandlerRegistry()
         registerHandlers(&registry, services: services, groups: groups)
+        if let cluster, let controller { registerClusterHandlers(&registry, cluster: cluster, controller: controller, services: services) }
         let server = KafkaServer(group: group, registry: registry, limits: config.serverLimits, logger: logger)
         let listener = config.listener
         let port = try await server.start(host: listener.host, port: listener.port)
         if advertised.port == 0 {
             // Listening on an ephemeral port (tests): advertise the port actually bound.
             try await coordination.register(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(port), rack: config.rack), metadata: metadataStore)
-            cache.setCluster(id: clusterId, controllerId: brokerId, brokers: try await metadataStore.brokers())
+            cache.setCluster(id: clusterId, controllerId: cluster == nil ? brokerId : -1, brokers: try await metadataStore.brokers())
         }
+        controller?.start()
         let maintenance = NIOThreadPool(numberOfThreads: 1)
         maintenance.start()
         let broker = Broker(config: config, services: services, groups: groups, boundPort: port, logManager: logManager, group: group,
@@ -177,6 +194,13 @@ public final class Broker: Sendable {
         let groups = self.groups
         scheduled.append(every(config.int64("offsets.retention.check.interval.ms") ?? 600_000) { groups.expireOffsets() })
         scheduled.append(every(10_000) { groups.retryFailedLoads() })
+        if let cluster = services.cluster {
+            // ISR shrink: followers that stopped catching up leave the ISR (replica.lag.time.max.ms).
+            let lag = config.int64("replica.lag.time.max.ms") ?? 30_000
+            scheduled.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(lag / 2), delay: .milliseconds(max(lag / 2, 100))) { _ in
+                cluster.checkIsrShrink()
+            })
+        }
         // Group session, join and sync timers.
         scheduled.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in groups.tick() })
         tasks.withLock { $0 = scheduled }
@@ -186,6 +210,12 @@ public final class Broker: Sendable {
     public func shutdown() async {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         logger.info("shutting down")
+        if let cluster = services.cluster {
+            // Controlled shutdown: leadership moves to other in-sync replicas while this broker still serves.
+            await cluster.controlledShutdown()
+        }
+        services.controller?.stop()
+        services.cluster?.shutdown()
         await server.stop()
         for task in tasks.withLock({ $0 }) { task.cancel() }
         try? await maintenance.shutdownGracefully()

@@ -83,6 +83,25 @@ public struct GroupCoordinator: Sendable {
         failedPartitions.insert(partition)
         for id in groups.keys where self.partition(for: id) == partition { groups.removeValue(forKey: id) }
     }
+    /// This broker no longer leads `partition` (Kafka's onResignation): its groups are dropped; members
+    /// waiting in JoinGroup or SyncGroup are answered NOT_COORDINATOR and find the new coordinator.
+    public mutating func unloadPartition(_ partition: Int32) -> [GroupAction] {
+        loadingPartitions.remove(partition)
+        failedPartitions.remove(partition)
+        var actions: [GroupAction] = []
+        for id in groups.keys.sorted() where self.partition(for: id) == partition {
+            guard let group = groups.removeValue(forKey: id) else { continue }
+            for member in group.members.values {
+                if let join = member.pendingJoin {
+                    actions.append(.reply(join.token, .join(JoinGroupResponse(errorCode: KafkaErrorCode.notCoordinator.rawValue))))
+                }
+                if let sync = member.pendingSync {
+                    actions.append(.reply(sync, .sync(SyncGroupResponse(errorCode: KafkaErrorCode.notCoordinator.rawValue))))
+                }
+            }
+        }
+        return actions
+    }
     public var isLoading: Bool { !loadingPartitions.isEmpty }
     public func isLoading(_ partition: Int32) -> Bool { loadingPartitions.contains(partition) }
 

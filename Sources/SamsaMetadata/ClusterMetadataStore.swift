@@ -92,7 +92,7 @@ public struct ClusterMetadataStore: Sendable {
 
     public init(store: any CoordinationStore) { self.store = store }
 
-    private struct TopicZNode: Codable {
+    struct TopicZNode: Codable {
         var version: Int = 3
         var topic_id: String
         var partitions: [String: [Int32]]
@@ -100,7 +100,7 @@ public struct ClusterMetadataStore: Sendable {
         var removing_replicas: [String: [Int32]] = [:]
     }
 
-    private struct ConfigZNode: Codable {
+    struct ConfigZNode: Codable {
         var version: Int = 1
         var config: [String: String]
     }
@@ -224,13 +224,16 @@ public struct ClusterMetadataStore: Sendable {
 
     /// Creates a topic with its assignment, configs and initial leadership (first replica leads, epoch 0).
     /// Throws `nodeExists` when the topic exists.
-    public func createTopic(name: String, topicId: KafkaUUID, replicas: [[Int32]], configs: [String: String]) async throws {
+    /// With `initialStates: false` (a cluster with a controller) only the assignment and configs are
+    /// written, as Kafka's AdminZkClient does: the controller sees the new topic and elects its leaders.
+    public func createTopic(name: String, topicId: KafkaUUID, replicas: [[Int32]], configs: [String: String],
+                            initialStates: Bool = true) async throws {
         let path = "/brokers/topics/\(name)"
         var ops: [CoordinationOp] = [
             .create(path, try Self.encode(TopicZNode(topic_id: topicId.description, partitions: Self.assignmentMap(replicas)))),
             .create("/config/topics/\(name)", try Self.encode(ConfigZNode(config: configs))),
         ]
-        for (p, r) in replicas.enumerated() {
+        for (p, r) in replicas.enumerated() where initialStates {
             ops.append(.create("\(path)/partitions/\(p)/state",
                                try Self.encode(PartitionStateZNode(.initial(partition: Int32(p), replicas: r)))))
         }
@@ -254,7 +257,7 @@ public struct ClusterMetadataStore: Sendable {
     }
 
     /// Adds partitions with the given replicas (appended after the existing ones).
-    public func addPartitions(_ name: String, newReplicas: [[Int32]]) async throws {
+    public func addPartitions(_ name: String, newReplicas: [[Int32]], initialStates: Bool = true) async throws {
         let path = "/brokers/topics/\(name)"
         guard let node = try await store.get(path) else { throw CoordinationError.noNode(path) }
         var z = try Self.decode(TopicZNode.self, node.data, path: path)
@@ -262,6 +265,7 @@ public struct ClusterMetadataStore: Sendable {
         var ops: [CoordinationOp] = []
         for (i, r) in newReplicas.enumerated() {
             z.partitions[String(start + i)] = r
+            guard initialStates else { continue }
             ops.append(.create("\(path)/partitions/\(start + i)/state",
                                try Self.encode(PartitionStateZNode(.initial(partition: Int32(start + i), replicas: r)))))
         }

@@ -135,6 +135,30 @@ public final class PartitionLog: Sendable {
         return result
     }
 
+    /// Appends record batches copied from the leader (a follower's fetch), as they are: offsets,
+    /// leader epochs and every byte kept, so replicas are byte-identical. Only the batch framing
+    /// and CRCs are checked (no per-record work); batches below the log end (already here) are
+    /// skipped. The leader-epoch cache follows the batches' epochs. Returns nil when nothing new
+    /// was appended.
+    public func appendAsFollower(_ records: ByteBuffer, now: Int64 = currentTimeMillis()) throws -> LogAppendResult? {
+        try context.checkOnline()
+        var batches: [(header: RecordBatchHeader, at: Int)] = []
+        var reader = RecordBatchReader(records, allowsPartialTrailingBatch: true)
+        do {
+            while let batch = try reader.next() {
+                try batch.validate()
+                batches.append((batch.header, batch.bytes.readerIndex - records.readerIndex))
+            }
+        } catch let e as RecordBatchError {
+            throw StorageError.invalidBatch(e)
+        }
+        guard !batches.isEmpty else { return nil }
+        let (result, followUp) = try state.withLock { try $0.appendReplicated(records, batches: batches, now: now) }
+        context.writeSucceeded()
+        if let followUp { scheduleFlush(upTo: followUp) }
+        return result
+    }
+
     /// After a roll or a new leader epoch: flush up to `offset` (the old segment's fsync, its index
     /// files, a producer snapshot, the leader-epoch checkpoint) on the background queue.
     private func scheduleFlush(upTo offset: Int64) {
@@ -666,6 +690,68 @@ extension PartitionLog {
                                     isDuplicate: false, needsFlush: unflushedMessages >= config.flushMessages), followUp)
         }
 
+        /// A follower's append: the batches' bytes written unchanged after the log end.
+        mutating func appendReplicated(_ records: ByteBuffer, batches all: [(header: RecordBatchHeader, at: Int)], now: Int64) throws -> (LogAppendResult?, Int64?) {
+            guard !closed else { throw StorageError.logClosed(name) }
+            let batches = all.filter { $0.header.lastOffset >= logEndOffset }
+            guard let first = batches.first else { return (nil, nil) }
+            guard first.header.baseOffset >= logEndOffset else {
+                throw StorageError.invalidBatch(.invalidRecord("replicated batch at offset \(first.header.baseOffset) overlaps the log end \(logEndOffset)"))
+            }
+            let last = batches[batches.count - 1]
+            let start = first.at, end = last.at + last.header.totalSize
+            let totalBytes = end - start
+            let recordCount = batches.reduce(0) { $0 + Int($1.header.recordCount) }
+            var followUp: Int64?
+            if let active = segments.last, active.size > 0,
+               active.size + totalBytes > config.segmentBytes
+                || now - active.createdAtMs >= config.rollAfterMs(active.baseOffset)
+                || active.offsetIndex.count >= config.maxIndexEntries || active.timeIndex.count >= config.maxTimeIndexEntries
+                || last.header.lastOffset - active.baseOffset > Int64(Int32.max) {
+                do { try roll(now: now, at: first.header.baseOffset) } catch { throw context.classify(error) }
+                followUp = first.header.baseOffset
+            } else if let active = segments.last, active.size == 0, active.baseOffset != first.header.baseOffset, segments.count == 1 || first.header.baseOffset > logEndOffset {
+                // An empty active segment whose name no longer matches (a gap after compaction or a
+                // truncation to the leader's start): start it again at the batch's offset.
+                do { try roll(now: now, at: first.header.baseOffset, replacingEmpty: true) } catch { throw context.classify(error) }
+            }
+            let index = segments.count - 1
+            let position = segments[index].size
+            let file = segments[index].file
+            do {
+                try records.withUnsafeReadableBytes { rec in
+                    var iov = [iovec(iov_base: UnsafeMutableRawPointer(mutating: rec.baseAddress! + start), iov_len: totalBytes)]
+                    try file.pwritevAll(&iov, at: position)
+                }
+            } catch {
+                do {
+                    try file.truncate(to: position)
+                } catch let truncateError {
+                    closed = true
+                    throw context.markOffline("replicated append to \(name) failed (\(error)) and could not be rolled back: \(truncateError)")
+                }
+                throw context.classify(error)
+            }
+            var at = position
+            for batch in batches {
+                let h = batch.header
+                segments[index].didAppend(h, baseOffset: h.baseOffset, position: at, size: h.totalSize, maxTimestamp: h.maxTimestamp,
+                                          indexInterval: config.indexIntervalBytes, now: now)
+                producers.update(h, firstOffset: h.baseOffset)
+                if h.partitionLeaderEpoch >= 0, epochs.assign(epoch: h.partitionLeaderEpoch, startOffset: h.baseOffset) {
+                    epochsChanged()
+                    followUp = followUp ?? h.baseOffset
+                }
+                at += h.totalSize
+            }
+            logEndOffset = last.header.lastOffset + 1
+            unflushedMessages += Int64(recordCount)
+            if oldestUnflushedMs == nil { oldestUnflushedMs = monotonicMillis() }
+            return (LogAppendResult(firstOffset: first.header.baseOffset, lastOffset: logEndOffset - 1, logAppendTime: -1,
+                                    logStartOffset: logStartOffset, recordCount: recordCount, bytes: totalBytes,
+                                    isDuplicate: false, needsFlush: unflushedMessages >= config.flushMessages), followUp)
+        }
+
         func needsFlush(now: Int64) -> Bool {
             guard unflushedMessages > 0 else { return false }
             if unflushedMessages >= config.flushMessages { return true }
@@ -676,9 +762,18 @@ extension PartitionLog {
         /// Starts a new active segment at the log end. The old segment's fsync, its index files and a
         /// producer snapshot at the new base are left to the next flush (`flush(upTo:)`, scheduled
         /// on the background queue by the caller).
-        mutating func roll(now: Int64) throws {
-            segments.append(try LogSegment.create(directory: directory, baseOffset: logEndOffset, now: now))
-            pendingSnapshot = (logEndOffset, producers)
+        mutating func roll(now: Int64, at base: Int64? = nil, replacingEmpty: Bool = false) throws {
+            let baseOffset = base ?? logEndOffset
+            if replacingEmpty, let empty = segments.last, empty.size == 0 {
+                let created = try LogSegment.create(directory: directory, baseOffset: baseOffset, now: now)
+                segments[segments.count - 1] = created
+                try? FS.remove(empty.logPath)
+                try? FS.remove(empty.indexPath)
+                try? FS.remove(empty.timeIndexPath)
+                return
+            }
+            segments.append(try LogSegment.create(directory: directory, baseOffset: baseOffset, now: now))
+            pendingSnapshot = (baseOffset, producers)
         }
 
         // MARK: Read

@@ -23,6 +23,8 @@ final class BrokerCoordination: Sendable {
     let store: any CoordinationStore
     let zookeeper: ZooKeeperCoordinationStore?
     private let registered = Mutex<BrokerRegistration?>(nil)
+    /// Called with the broker epoch (the registration's timestamp) after every registration.
+    let onRegistered = Mutex<(@Sendable (Int64) -> Void)?>(nil)
     private let sessionWatcher = Mutex<Task<Void, Never>?>(nil)
 
     private init(store: any CoordinationStore, zookeeper: ZooKeeperCoordinationStore?) {
@@ -72,8 +74,10 @@ final class BrokerCoordination: Sendable {
             return
         }
         let path = "/brokers/ids/\(r.id)"
+        let epoch = Int64(Date().timeIntervalSince1970 * 1000)
         do {
-            try await zookeeper.registerEphemeral(path, data: ClusterMetadataStore.brokerJSON(r, timestampMs: Int64(Date().timeIntervalSince1970 * 1000)))
+            onRegistered.withLock { $0 }?(epoch)
+            try await zookeeper.registerEphemeral(path, data: ClusterMetadataStore.brokerJSON(r, timestampMs: epoch))
         } catch CoordinationError.nodeExists {
             await close()
             throw ConfigError("broker.id \(r.id) is already registered by a live broker (\(path) in ZooKeeper at \(zookeeper.connectString)); stop that broker or choose another broker.id")

@@ -22,8 +22,14 @@ public final class GroupCoordinatorService: Sendable {
     private let logger: Logger
     public let partitions: Int32
 
-    init(services: BrokerServices, config: GroupCoordinatorConfig) {
+    /// Where timeouts of writes waiting for replication run.
+    private let eventLoop: any EventLoop
+    private let commitTimeoutMs: Int64
+
+    init(services: BrokerServices, config: GroupCoordinatorConfig, eventLoop: any EventLoop) {
         self.services = services
+        self.eventLoop = eventLoop
+        self.commitTimeoutMs = services.config.int64("offsets.commit.timeout.ms") ?? 5000
         self.logger = services.logger
         self.partitions = config.offsetsTopicPartitions
         self.state = Mutex(State(coordinator: GroupCoordinator(config: config) { clientId in
@@ -116,7 +122,9 @@ public final class GroupCoordinatorService: Sendable {
             throw KafkaError(.notLeaderOrFollower, "no local replica of \(Topics.consumerOffsets)-\(p)")
         }
         var offset = log.logStartOffset
-        let end = log.highWatermark
+        // Up to the log end: a new leader's records above its high watermark are the ones its
+        // followers will copy (they truncate to this log), commits acknowledged by the old leader included.
+        let end = log.logEndOffset
         var count = 0
         let now = currentTimeMillis()
         while offset < end {
@@ -169,25 +177,51 @@ public final class GroupCoordinatorService: Sendable {
             case let .reply(token, reply):
                 state.withLock { $0.promises.removeValue(forKey: token) }?.succeed(reply)
             case let .append(id, partition, records):
-                let error = append(partition: partition, records: records)
-                let next = state.withLock { $0.coordinator.appendCompleted(id, error: error, now: currentTimeMillis()) }
-                queue.append(contentsOf: next)
+                // Acknowledged once replicated: when the high watermark passes the records (at
+                // once on a single node), or with the error of the wait.
+                let tp = TopicPartition(Topics.consumerOffsets, partition)
+                switch append(partition: partition, records: records) {
+                case .failure(let e):
+                    queue.append(contentsOf: state.withLock { $0.coordinator.appendCompleted(id, error: e.code, now: currentTimeMillis()) })
+                case .success(let (lastOffset, log)) where log.highWatermark > lastOffset:
+                    queue.append(contentsOf: state.withLock { $0.coordinator.appendCompleted(id, error: nil, now: currentTimeMillis()) })
+                case .success(let (lastOffset, log)):
+                    services.replicas.producePurgatory.watch(tp, lastOffset: lastOffset, timeoutMs: commitTimeoutMs, on: eventLoop,
+                                                              currentHighWatermark: { log.highWatermark }) { [self] code in
+                        let error: KafkaErrorCode? = code == .none ? nil : code
+                        perform(state.withLock { $0.coordinator.appendCompleted(id, error: error, now: currentTimeMillis()) })
+                    }
+                }
             }
         }
     }
 
-    /// Appends coordinator records through the same path as produce (acks=all).
-    private func append(partition: Int32, records: [GroupRecord]) -> KafkaErrorCode? {
+    /// Appends coordinator records through the same path as produce (acks=all): the last offset
+    /// written and the log, or the error.
+    private func append(partition: Int32, records: [GroupRecord]) -> Result<(Int64, PartitionLog), KafkaError> {
         var builder = RecordBatchBuilder()
         let now = currentTimeMillis()
         for r in records { builder.append(key: r.key, value: r.value, timestamp: now) }
         do {
-            _ = try services.replicas.appendToLeader(TopicPartition(Topics.consumerOffsets, partition), records: builder.build(), requiredAcks: -1)
-            return nil
+            let (result, p) = try services.replicas.appendToLeader(TopicPartition(Topics.consumerOffsets, partition), records: builder.build(), requiredAcks: -1)
+            return .success((result.lastOffset, p.log))
         } catch {
             let e = KafkaError.from(error)
             logger.warning("cannot write to \(Topics.consumerOffsets)-\(partition): \(e)")
-            return e.code
+            return .failure(e)
+        }
+    }
+
+    /// A cluster moved the leadership of a `__consumer_offsets` partition to or from this broker:
+    /// its groups are loaded (COORDINATOR_LOAD_IN_PROGRESS meanwhile) or dropped (NOT_COORDINATOR).
+    func leadershipChanged(_ tp: TopicPartition, isLeader: Bool) {
+        guard tp.topic == Topics.consumerOffsets else { return }
+        let p = tp.partition
+        if isLeader {
+            state.withLock { $0.coordinator.beginLoading([p]) }
+            Task.detached { [self] in load([p]) }
+        } else {
+            perform(state.withLock { $0.coordinator.unloadPartition(p) })
         }
     }
 
@@ -205,6 +239,6 @@ public final class GroupCoordinatorService: Sendable {
     /// Whether this broker coordinates `groupId` (it leads the group's offsets partition).
     func coordinates(_ groupId: String) -> Bool {
         let p = GroupRecords.partition(for: groupId, partitions: partitions)
-        return services.cache.partition(Topics.consumerOffsets, p)?.leader == services.brokerId
+        return services.replicas.partition(TopicPartition(Topics.consumerOffsets, p))?.isLeader ?? false
     }
 }

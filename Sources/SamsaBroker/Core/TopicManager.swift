@@ -1,5 +1,6 @@
 import KafkaProtocol
 import KafkaWire
+import SamsaController
 import SamsaMetadata
 import SamsaStorage
 import Synchronization
@@ -23,6 +24,19 @@ public final class TopicManager: Sendable {
     func apply(_ record: TopicRecord) throws {
         let topic = record
         let minIsr = config.topicValue("min.insync.replicas", overrides: topic.configs).flatMap { Int($0.trimmingSpaces) } ?? 1
+        if isCluster {
+            // Leadership comes from the controller: only the configs change here.
+            let logConfig = logConfig(for: topic)
+            for p in replicas.allPartitions where p.topicPartition.topic == topic.name {
+                p.log.updateConfig(logConfig)
+                p.setMinInsyncReplicas(minIsr)
+            }
+            if var cached = cache.topic(topic.name) {
+                cached.configs = topic.configs
+                cache.put(cached)
+            }
+            return
+        }
         try replicas.apply(topic, config: logConfig(for: topic), minInsyncReplicas: minIsr)
         cache.put(topic)
     }
@@ -82,6 +96,34 @@ public final class TopicManager: Sendable {
             }
             replicaAssignment = Self.assign(partitions: Int(count), replicationFactor: Int(rf), brokers: brokerIds, startIndex: Int.random(in: 0..<brokerIds.count))
         }
+        if isCluster {
+            // A cluster: the assignment (rack-aware, as Kafka's) is written to ZooKeeper; the
+            // controller elects the leaders and tells the brokers; answer once this broker knows them.
+            if assignments == nil || assignments!.isEmpty {
+                let count = requested == -1 ? config.numPartitions : requested
+                let rf = requestedRF == -1 ? config.defaultReplicationFactor : requestedRF
+                do {
+                    replicaAssignment = try ReplicaAssignment.assign(partitions: Int(count), replicationFactor: Int(rf),
+                                                                     brokers: snapshot.brokers.map { BrokerPlacement(id: $0.id, rack: $0.rack) })
+                } catch { throw KafkaError(error.code, error.message) }
+            }
+            let id = KafkaUUID.random()
+            let record = TopicRecord(name: name, topicId: id, configs: configs,
+                                     partitions: replicaAssignment.enumerated().map { .initial(partition: Int32($0.offset), replicas: $0.element) })
+            if validateOnly { return Created(topic: record, configs: configs) }
+            do {
+                try await store.createTopic(name: name, topicId: id, replicas: replicaAssignment, configs: configs, initialStates: false)
+            } catch CoordinationError.nodeExists {
+                throw KafkaError(.topicAlreadyExists, "Topic '\(name)' already exists.")
+            } catch {
+                throw KafkaError(.unknownServerError, "cannot create topic \(name): \(error)")
+            }
+            await waitForMetadata { cache in
+                guard let t = cache.topic(name) else { return false }
+                return t.partitions.count == replicaAssignment.count && t.partitions.allSatisfy { $0.leader >= 0 }
+            }
+            return Created(topic: cache.topic(name) ?? record, configs: configs)
+        }
         let id = KafkaUUID.random()
         let record = TopicRecord(name: name, topicId: id, configs: configs,
                                  partitions: replicaAssignment.enumerated().map { .initial(partition: Int32($0.offset), replicas: $0.element) })
@@ -111,6 +153,17 @@ public final class TopicManager: Sendable {
         return Created(topic: record, configs: configs)
     }
 
+    /// A cluster (ZooKeeper mode): changes go through the controller.
+    var isCluster: Bool { config.zookeeperConnect != nil }
+
+    /// Waits (up to 30 s, as Kafka's delayed topic operations) until the metadata cache satisfies `done`.
+    func waitForMetadata(_ done: (MetadataCache) -> Bool) async {
+        let deadline = monotonicMillis() + 30_000
+        while !done(cache), monotonicMillis() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Kafka's rack-unaware assignment: partition p's first replica on broker (start + p), the others after it.
     static func assign(partitions: Int, replicationFactor: Int, brokers: [Int32], startIndex: Int) -> [[Int32]] {
         (0..<partitions).map { p in
@@ -121,6 +174,12 @@ public final class TopicManager: Sendable {
     public func delete(name: String) async throws(KafkaError) {
         guard config.deleteTopicEnable else { throw KafkaError(.topicDeletionDisabled, "Topic deletion is disabled.") }
         guard cache.topic(name) != nil else { throw KafkaError(.unknownTopicOrPartition, "This server does not host this topic-partition.") }
+        if isCluster {
+            // The controller deletes it on every replica (StopReplica with delete), then its nodes.
+            do { try await store.markTopicForDeletion(name) } catch { throw KafkaError.from(error) }
+            await waitForMetadata { $0.topic(name) == nil }
+            return
+        }
         do {
             try await store.deleteTopic(name)
             cache.remove(name)
@@ -151,6 +210,11 @@ public final class TopicManager: Sendable {
             newReplicas = Self.assign(partitions: Int(count) - current, replicationFactor: rf, brokers: brokerIds, startIndex: current)
         }
         if validateOnly { return }
+        if isCluster {
+            do { try await store.addPartitions(name, newReplicas: newReplicas, initialStates: false) } catch { throw KafkaError.from(error) }
+            await waitForMetadata { ($0.topic(name)?.partitions.filter { $0.leader >= 0 }.count ?? 0) >= Int(count) }
+            return
+        }
         do {
             try await store.addPartitions(name, newReplicas: newReplicas)
             if let record = try await store.topic(name) { try apply(record) }

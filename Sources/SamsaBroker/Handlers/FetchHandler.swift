@@ -53,7 +53,8 @@ struct FetchHandler: APIHandler {
         let forgotten = version >= 7 ? request.forgottenTopicsData.flatMap { f in
             f.partitions.map { usesTopicIds ? FetchSessionKey.id(f.topicId, $0) : .name(f.topic, $0) }
         } : []
-        let isFollower = (version >= 15 ? request.replicaState.replicaId : request.replicaId) >= 0
+        let replicaId = version >= 15 ? request.replicaState.replicaId : request.replicaId
+        let isFollower = replicaId >= 0
         let plan = sessions.plan(sessionId: version >= 7 ? request.sessionId : 0, epoch: version >= 7 ? request.sessionEpoch : FetchSessionCache.finalEpoch,
                                  usesTopicIds: usesTopicIds, isFollower: isFollower, fetchData: fetchData, forgotten: forgotten, connection: connection)
         if case let .error(code) = plan.kind {
@@ -87,7 +88,7 @@ struct FetchHandler: APIHandler {
             return FetchResponseEncoder.encode(version: version, correlationId: correlationId, errorCode: completion.errorCode,
                                                sessionId: completion.sessionId, topics: Self.group(items, partitions, completion.include))
         }
-        let first = read(items, version: version, maxBytes: maxBytes)
+        let first = read(items, version: version, maxBytes: maxBytes, replicaId: replicaId)
         if request.maxWaitMs <= 0 || first.bytes >= Int(request.minBytes) || first.hasError || items.isEmpty {
             return .payload(loop.makeSucceededFuture(respond(first.partitions)))
         }
@@ -96,11 +97,11 @@ struct FetchHandler: APIHandler {
         let promise = loop.makePromise(of: ResponsePayload.self)
         let keys = items.map { TopicPartition($0.name ?? "", $0.key.partition) }
         let delayed = DelayedFetch(eventLoop: loop, minBytes: Int(request.minBytes), bytesAvailable: first.bytes, keys: keys) {
-            let result = read(items, version: version, maxBytes: maxBytes)
+            let result = read(items, version: version, maxBytes: maxBytes, replicaId: replicaId)
             promise.succeed(respond(result.partitions))
         }
         services.replicas.purgatory.watch(delayed, maxWaitMs: Int64(request.maxWaitMs)) {
-            let again = read(items, version: version, maxBytes: maxBytes)
+            let again = read(items, version: version, maxBytes: maxBytes, replicaId: replicaId)
             return again.hasError ? Int.max : again.bytes
         }
         return .payload(promise.futureResult)
@@ -124,7 +125,7 @@ struct FetchHandler: APIHandler {
     }
 
     /// Reads `items` in order within `maxBytes`; the partitions come back aligned with `items`.
-    func read(_ items: [Item], version: Int16, maxBytes: Int) -> (partitions: [FetchResponseEncoder.Partition], bytes: Int, hasError: Bool) {
+    func read(_ items: [Item], version: Int16, maxBytes: Int, replicaId: Int32 = -1) -> (partitions: [FetchResponseEncoder.Partition], bytes: Int, hasError: Bool) {
         var remaining = maxBytes
         var minOneBatch = true
         var total = 0
@@ -138,13 +139,19 @@ struct FetchHandler: APIHandler {
                 let partition = try services.replicas.leaderPartition(TopicPartition(name, item.key.partition))
                 if let code = partition.checkLeaderEpoch(item.request.currentLeaderEpoch) { throw KafkaError(code) }
                 let log = partition.log
+                if replicaId >= 0 {
+                    // A follower: its fetch offset is its log end; that may move the high watermark.
+                    services.replicas.followerFetched(partition, replica: replicaId, fetchOffset: item.request.fetchOffset)
+                }
                 let offsets = log.offsets
                 out.highWatermark = offsets.highWatermark
                 out.lastStableOffset = offsets.highWatermark
                 out.logStartOffset = offsets.logStartOffset
                 let limit = min(Int(max(item.request.maxBytes, 0)), remaining)
                 if limit > 0 || minOneBatch {
-                    let result = try log.read(from: item.request.fetchOffset, maxBytes: max(limit, 0), upperBound: offsets.highWatermark, minOneBatch: minOneBatch)
+                    // Consumers read up to the high watermark, followers up to the log end.
+                    let upper = replicaId >= 0 ? offsets.logEndOffset : offsets.highWatermark
+                    let result = try log.read(from: item.request.fetchOffset, maxBytes: max(limit, 0), upperBound: upper, minOneBatch: minOneBatch)
                     if let slice = result.slice {
                         out.records = .file(slice)
                         total += slice.length

@@ -28,6 +28,21 @@ func registerHandlers(_ registry: inout HandlerRegistry, services: BrokerService
     registry.register(ListGroupsHandler(groups: groups))
     registry.register(DeleteGroupsHandler(groups: groups))
     registry.register(OffsetDeleteHandler(groups: groups))
-    let apis = (registry.supported + [(ApiKey.apiVersions.rawValue, ApiVersionsHandler.supportedVersions)]).sorted { $0.key < $1.key }
+    registerApiVersions(&registry)
+}
+
+/// The inter-broker APIs of a cluster (ZooKeeper mode), then ApiVersions again with them.
+func registerClusterHandlers(_ registry: inout HandlerRegistry, cluster: ClusterMember, controller: ControllerDriver, services: BrokerServices) {
+    registry.register(LeaderAndIsrHandler(cluster: cluster))
+    registry.register(UpdateMetadataHandler(cluster: cluster))
+    registry.register(StopReplicaHandler(cluster: cluster))
+    registry.register(AlterPartitionHandler(controller: controller))
+    registry.register(ControlledShutdownHandler(controller: controller))
+    registry.register(ElectLeadersHandler(controller: controller, services: services))
+    registerApiVersions(&registry)
+}
+
+private func registerApiVersions(_ registry: inout HandlerRegistry) {
+    let apis = (registry.supported.filter { $0.key != ApiKey.apiVersions.rawValue } + [(ApiKey.apiVersions.rawValue, ApiVersionsHandler.supportedVersions)]).sorted { $0.key < $1.key }
     registry.register(ApiVersionsHandler(apis: apis))
 }
