@@ -2,7 +2,9 @@
 real `samsa broker`, checked against confluent-kafka and kafka-python.
 
 AP1  `topic create/describe/list/alter-config/delete` and `cluster info` agree with what
-     confluent's AdminClient sees; `produce` -> `consume --count --format` round trip (keys via
+     confluent's AdminClient (and kafka-python's describe_cluster) sees; `cluster info` shows
+     broker status and under-replicated / offline partitions; `cluster elect-leaders` and
+     `topic reassign` on a single node; DescribeTopicPartitions paged by kafka-python; `produce` -> `consume --count --format` round trip (keys via
      --key-separator, headers via --header, %t %p %o %k %v %h %T); `group describe [--json]`
      shows members (client id, host, member id), assignments, committed offsets and
      lag = log end - committed exactly as the confluent consumers and both admin clients
@@ -187,6 +189,8 @@ CLOSED_PORT_COMMANDS = {
     "group-reset-offsets": ("group reset-offsets", ["group", "reset-offsets", "cli-closed-g", "--topic", "cli-closed",
                                                     "--to-earliest"], None),
     "cluster-info": ("cluster info", ["cluster", "info"], None),
+    "cluster-elect-leaders": ("cluster elect-leaders", ["cluster", "elect-leaders"], None),
+    "topic-reassign-list": ("topic reassign", ["topic", "reassign", "--list"], None),
     "perf-produce": ("perf produce", ["perf", "produce", "--topic", "cli-closed", "--num-records", "10"], None),
 }
 
@@ -299,16 +303,121 @@ def test_topic_create_describe_list_alter_delete(broker):
     wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, timeout=10, message=f"{topic} gone from metadata")
 
 
-def test_cluster_info(broker):
-    """AP1: `cluster info` prints the cluster id and controller confluent's metadata reports and
-    the one broker (id 0) at the listener address."""
-    md = confluent_admin(broker.bootstrap).list_topics(timeout=10)
+def cluster_info(broker) -> tuple[list[str], dict[str, list[dict[str, str]] | None]]:
+    """`samsa cluster info` as (head lines, {section: rows or None for "none"}); the broker table
+    is the section "BROKERS"."""
     text = cli(broker, "cluster", "info").stdout.decode()
-    head, _, table = text.partition("\n\n")
-    assert head.splitlines() == [f"CLUSTER {md.cluster_id}", f"CONTROLLER {md.controller_id}"], text
-    rows = parse_table(table)
-    assert [(r["BROKER"], r["HOST"], r["PORT"]) for r in rows] == [("0", "127.0.0.1", str(broker.port))], rows
+    blocks = text.rstrip("\n").split("\n\n")
+    assert len(blocks) == 4, text
+    sections: dict[str, list[dict[str, str]] | None] = {"BROKERS": parse_table(blocks[1])}
+    for block in blocks[2:]:
+        title, _, body = block.partition("\n")
+        sections[title] = None if body == "none" else parse_table(body)
+    return blocks[0].split("\n"), sections
+
+
+def test_cluster_info(broker):
+    """AP1: `cluster info` prints the cluster id and controller confluent's metadata and
+    kafka-python's describe_cluster report, the one broker (id 0, live) at the listener address,
+    and "none" for under-replicated and offline partitions (every partition of a single node is
+    fully in sync)."""
+    cli(broker, "topic", "create", "cli-cluster-info", "-p", "3")
+    md = confluent_admin(broker.bootstrap).list_topics(timeout=10)
+    head, sections = cluster_info(broker)
+    assert head == [f"CLUSTER {md.cluster_id}", f"CONTROLLER {md.controller_id}"], head
     assert md.cluster_id and md.controller_id == 0
+    assert [(r["ID"], r["HOST"], r["PORT"], r["RACK"], r["STATUS"]) for r in sections["BROKERS"]] == [
+        ("0", "127.0.0.1", str(broker.port), "", "live")], sections
+    assert sections["UNDER-REPLICATED PARTITIONS"] is None and sections["OFFLINE PARTITIONS"] is None, sections
+
+    kadmin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        kc = kadmin.describe_cluster()
+    finally:
+        kadmin.close()
+    assert (kc["cluster_id"], kc["controller_id"]) == (md.cluster_id, md.controller_id), kc
+    assert [(b["broker_id"], b["host"], b["port"]) for b in kc["brokers"]] == [(0, "127.0.0.1", broker.port)], kc
+    cli(broker, "topic", "delete", "cli-cluster-info")
+
+
+def test_cluster_elect_leaders(broker):
+    """AP1: `cluster elect-leaders` on a single node. Where the broker serves ElectLeaders, every
+    partition of the topic (or the one named) answers ELECTION_NOT_NEEDED — its only replica
+    already leads — and the command succeeds; where it does not (no replication yet), the command
+    fails with one line naming the API. `--partition` without `--topic` and an unknown `--type`
+    are usage errors."""
+    topic = "cli-elect"
+    cli(broker, "topic", "create", topic, "-p", "2")
+    with kafka_raw.KafkaConnection("127.0.0.1", broker.port) as conn:
+        served = 43 in kafka_raw.api_versions(conn)  # ElectLeaders
+    for args, expected in ((["--topic", topic], ["0", "1"]), (["--topic", topic, "--partition", "1"], ["1"]),
+                           (["--type", "preferred"], None)):
+        p = samsa_cli(broker.bootstrap, "cluster", "elect-leaders", *args)
+        if not served:
+            assert_one_line_error(p, "cluster elect-leaders", "ElectLeaders")
+            continue
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        rows = [r for r in parse_table(p.stdout.decode()) if r["TOPIC"] == topic]
+        if expected is not None:
+            assert [r["PARTITION"] for r in rows] == expected, rows
+        assert rows and all(r["RESULT"] == "ELECTION_NOT_NEEDED" for r in rows), rows
+    p = samsa_cli(broker.bootstrap, "cluster", "elect-leaders", "--partition", "1")
+    assert p.returncode != 0 and b"--partition needs --topic" in p.stderr, p.stderr
+    p = samsa_cli(broker.bootstrap, "cluster", "elect-leaders", "--type", "dirty")
+    assert p.returncode != 0 and b"--type must be preferred or unclean" in p.stderr, p.stderr
+    cli(broker, "topic", "delete", topic)
+
+
+def test_cluster_topic_reassign(broker):
+    """AP1: `topic reassign` on a single node. Where the broker serves the reassignment APIs,
+    `--list` shows none in progress and moving a partition onto the replica it already has is
+    accepted ("started"); where it does not, each fails with one line naming the API. Usage
+    errors: no --partition, both or neither of --replicas/--cancel, a bad replica list."""
+    topic = "cli-reassign"
+    cli(broker, "topic", "create", topic, "-p", "1")
+    with kafka_raw.KafkaConnection("127.0.0.1", broker.port) as conn:
+        versions = kafka_raw.api_versions(conn)
+    p = samsa_cli(broker.bootstrap, "topic", "reassign", "--list")
+    if 46 in versions:  # ListPartitionReassignments
+        assert p.returncode == 0 and p.stdout.decode() == "no reassignments in progress\n", (p.stdout, p.stderr)
+    else:
+        assert_one_line_error(p, "topic reassign", "ListPartitionReassignments")
+    p = samsa_cli(broker.bootstrap, "topic", "reassign", topic, "--partition", "0", "--replicas", "0")
+    if 45 in versions:  # AlterPartitionReassignments
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        assert [(r["TOPIC"], r["PARTITION"], r["RESULT"]) for r in parse_table(p.stdout.decode())] == [(topic, "0", "started")]
+    else:
+        assert_one_line_error(p, "topic reassign", "AlterPartitionReassignments")
+    for args, needle in ((["--replicas", "0"], b"--partition"), (["--partition", "0"], b"--replicas or --cancel"),
+                         (["--partition", "0", "--replicas", "0", "--cancel"], b"--replicas or --cancel"),
+                         (["--partition", "0", "--replicas", "0,x"], b"broker ids"),
+                         (["--partition", "0", "--replicas", "1,1"], b"twice")):
+        p = samsa_cli(broker.bootstrap, "topic", "reassign", topic, *args)
+        assert p.returncode != 0 and needle in p.stderr, (args, p.stderr)
+    cli(broker, "topic", "delete", topic)
+
+
+def test_cluster_describe_topic_partitions_kafka_python(broker):
+    """DescribeTopicPartitions (KIP-966) as kafka-python's admin pages through it: a 3-partition
+    topic with limit 2 comes in two pages joined by the cursor, with leader, replicas, ISR and no
+    offline replicas; an unknown topic answers UNKNOWN_TOPIC_OR_PARTITION."""
+    topic = "cli-dtp"
+    cli(broker, "topic", "create", topic, "-p", "3")
+    kadmin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        first = kadmin.describe_topic_partitions([topic], response_partition_limit=2)
+        assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in first["topics"]] == [(topic, [0, 1])], first
+        assert first["next_cursor"] == {"topic_name": topic, "partition_index": 2}, first
+        second = kadmin.describe_topic_partitions([topic], response_partition_limit=2, cursor=first["next_cursor"])
+        assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in second["topics"]] == [(topic, [2])], second
+        assert second["next_cursor"] is None, second
+        for p in first["topics"][0]["partitions"] + second["topics"][0]["partitions"]:
+            assert (p["error_code"], p["leader_id"], p["replica_nodes"], p["isr_nodes"], p["offline_replicas"]) == (0, 0, [0], [0], []), p
+        missing = kadmin.describe_topic_partitions(["cli-dtp-missing"])
+        assert [(t["name"], t["error_code"]) for t in missing["topics"]] == [("cli-dtp-missing", 3)], missing
+    finally:
+        kadmin.close()
+    cli(broker, "topic", "delete", topic)
 
 
 # ============================================================================================
