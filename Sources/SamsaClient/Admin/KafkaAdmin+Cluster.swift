@@ -29,6 +29,12 @@ public struct PartitionReassignment: Sendable, Equatable {
     public var replicas: [Int32]
     public var addingReplicas: [Int32]
     public var removingReplicas: [Int32]
+
+    public init(replicas: [Int32], addingReplicas: [Int32], removingReplicas: [Int32]) {
+        self.replicas = replicas
+        self.addingReplicas = addingReplicas
+        self.removingReplicas = removingReplicas
+    }
 }
 
 /// One log directory of a broker (DescribeLogDirs).
@@ -39,6 +45,12 @@ public struct LogDirDescription: Sendable, Equatable {
         public var offsetLag: Int64
         /// A replica being moved into this directory (AlterReplicaLogDirs).
         public var isFuture: Bool
+
+        public init(size: Int64, offsetLag: Int64, isFuture: Bool) {
+            self.size = size
+            self.offsetLag = offsetLag
+            self.isFuture = isFuture
+        }
     }
     public var path: String
     /// `.none`, or KAFKA_STORAGE_ERROR for an offline directory.
@@ -47,6 +59,14 @@ public struct LogDirDescription: Sendable, Equatable {
     /// The volume's size and free space (-1 when the broker does not say: before v4).
     public var totalBytes: Int64
     public var usableBytes: Int64
+
+    public init(path: String, error: KafkaErrorCode, replicas: [TopicPartition: Replica], totalBytes: Int64, usableBytes: Int64) {
+        self.path = path
+        self.error = error
+        self.replicas = replicas
+        self.totalBytes = totalBytes
+        self.usableBytes = usableBytes
+    }
 }
 
 extension KafkaAdmin {
