@@ -420,6 +420,225 @@ def test_cluster_describe_topic_partitions_kafka_python(broker):
     cli(broker, "topic", "delete", topic)
 
 
+class FakeCluster:
+    """A scripted cluster for the cluster commands' multi-broker output, which a single Samsa node
+    cannot show yet: brokers 1 and 2, each a thread serving the Kafka protocol on its own port
+    (requests and responses encoded by kafka-python's protocol classes), controller 2, broker 3
+    registered nowhere but named as a replica. Topic `alpha`: partition 0 under-replicated
+    (replicas 1,2,3, ISR 1,2), partition 1 healthy; topic `beta`: partition 0 offline (leader
+    -1, only replica 3). Controller requests sent to broker 1 answer NOT_CONTROLLER; what the
+    controller receives is recorded in `received`."""
+
+    CONTROLLER = 2
+
+    def __init__(self):
+        self.received: list[tuple[str, int, object]] = []
+        self.lock = threading.Lock()
+        self.servers = [self._serve(node) for node in (1, 2)]
+        self.ports = {node: srv.getsockname()[1] for node, srv in zip((1, 2), self.servers)}
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports[1]}"
+
+    def close(self):
+        for srv in self.servers:
+            srv.close()
+
+    def _serve(self, node: int) -> socket.socket:
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+
+        def accept():
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                threading.Thread(target=self._connection, args=(node, conn), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        return srv
+
+    def _connection(self, node: int, conn: socket.socket):
+        import struct
+
+        def read(n: int) -> bytes:
+            data = b""
+            while len(data) < n:
+                chunk = conn.recv(n - len(data))
+                if not chunk:
+                    raise EOFError
+                data += chunk
+            return data
+
+        with conn:
+            try:
+                while True:
+                    frame = read(struct.unpack(">i", read(4))[0])
+                    api_key, version = struct.unpack(">hh", frame[:4])
+                    request_class, response_class, answer = self._apis()[api_key]
+                    request = request_class.decode(frame, version=version, header=True)
+                    response = answer(node, version, request)
+                    response.API_VERSION = version
+                    response.with_header(correlation_id=request.header.correlation_id)
+                    conn.sendall(bytes(response.encode(header=True, framed=True)))
+            except (EOFError, OSError):
+                return
+
+    def _apis(self):
+        from kafka.protocol import admin as A
+        from kafka.protocol import metadata as M
+        return {
+            18: (M.ApiVersionsRequest, M.ApiVersionsResponse, self._api_versions),
+            3: (M.MetadataRequest, M.MetadataResponse, self._metadata),
+            60: (A.DescribeClusterRequest, A.DescribeClusterResponse, self._describe_cluster),
+            43: (A.ElectLeadersRequest, A.ElectLeadersResponse, self._elect_leaders),
+            45: (A.AlterPartitionReassignmentsRequest, A.AlterPartitionReassignmentsResponse, self._alter_reassignments),
+            46: (A.ListPartitionReassignmentsRequest, A.ListPartitionReassignmentsResponse, self._list_reassignments),
+        }
+
+    def _api_versions(self, node, version, request):
+        from kafka.protocol.metadata import ApiVersionsResponse as R
+        ranges = {18: (0, 3), 3: (1, 12), 60: (0, 1), 43: (0, 2), 45: (0, 0), 46: (0, 0)}
+        return R(error_code=0, api_keys=[R.ApiVersion(api_key=k, min_version=a, max_version=b) for k, (a, b) in sorted(ranges.items())])
+
+    PARTITIONS = {"alpha": [(0, 1, [1, 2, 3], [1, 2]), (1, 2, [2, 1], [2, 1])], "beta": [(0, -1, [3], [3])]}
+
+    def _metadata(self, node, version, request):
+        from kafka.protocol.metadata import MetadataResponse as R
+        T, P = R.MetadataResponseTopic, R.MetadataResponseTopic.MetadataResponsePartition
+        names = sorted(self.PARTITIONS) if request.topics is None else [t.name for t in request.topics]
+        topics = [T(error_code=0, name=n, is_internal=False, partitions=[
+            P(error_code=5 if leader < 0 else 0, partition_index=i, leader_id=leader, leader_epoch=4, replica_nodes=replicas,
+              isr_nodes=isr, offline_replicas=[r for r in replicas if r == 3])
+            for i, leader, replicas, isr in self.PARTITIONS[n]]) if n in self.PARTITIONS else T(error_code=3, name=n, partitions=[])
+            for n in names]
+        return R(brokers=[R.MetadataResponseBroker(node_id=b, host="127.0.0.1", port=self.ports[b], rack=f"rack-{b}") for b in (1, 2)],
+                 cluster_id="fake-cluster", controller_id=self.CONTROLLER, topics=topics)
+
+    def _describe_cluster(self, node, version, request):
+        from kafka.protocol.admin import DescribeClusterResponse as R
+        return R(error_code=0, error_message=None, endpoint_type=1, cluster_id="fake-cluster", controller_id=self.CONTROLLER,
+                 brokers=[R.DescribeClusterBroker(broker_id=b, host="127.0.0.1", port=self.ports[b], rack=f"rack-{b}") for b in (1, 2)])
+
+    def _record(self, node, name, version, request) -> bool:
+        """Records a controller request; False when it reached a broker that is not the controller."""
+        with self.lock:
+            self.received.append((name if node == self.CONTROLLER else f"{name}@{node}", version, request))
+        return node == self.CONTROLLER
+
+    def _elect_leaders(self, node, version, request):
+        from kafka.protocol.admin import ElectLeadersResponse as R
+        if not self._record(node, "ElectLeaders", version, request):
+            return R(error_code=41, replica_election_results=[])  # NOT_CONTROLLER
+        wanted = [(t.topic, list(t.partitions)) for t in request.topic_partitions] if request.topic_partitions is not None else [
+            (n, [p[0] for p in ps]) for n, ps in sorted(self.PARTITIONS.items())]
+
+        def result(topic, p):
+            if topic == "beta":
+                return R.ReplicaElectionResult.PartitionResult(partition_id=p, error_code=83, error_message="no live replica")
+            if p == 1:
+                return R.ReplicaElectionResult.PartitionResult(partition_id=p, error_code=84, error_message=None)
+            return R.ReplicaElectionResult.PartitionResult(partition_id=p, error_code=0, error_message=None)
+
+        return R(error_code=0, replica_election_results=[
+            R.ReplicaElectionResult(topic=t, partition_result=[result(t, p) for p in ps]) for t, ps in wanted])
+
+    def _alter_reassignments(self, node, version, request):
+        from kafka.protocol.admin import AlterPartitionReassignmentsResponse as R
+        if not self._record(node, "AlterPartitionReassignments", version, request):
+            return R(error_code=41, error_message="not the controller", responses=[])
+        P = R.ReassignableTopicResponse.ReassignablePartitionResponse
+        return R(error_code=0, error_message=None, responses=[R.ReassignableTopicResponse(name=t.name, partitions=[
+            P(partition_index=p.partition_index, error_code=0 if p.replicas is not None else 85, error_message=None)
+            for p in t.partitions]) for t in request.topics])
+
+    def _list_reassignments(self, node, version, request):
+        from kafka.protocol.admin import ListPartitionReassignmentsResponse as R
+        if not self._record(node, "ListPartitionReassignments", version, request):
+            return R(error_code=41, error_message="not the controller", topics=[])
+        P = R.OngoingTopicReassignment.OngoingPartitionReassignment
+        return R(error_code=0, error_message=None, topics=[R.OngoingTopicReassignment(name="alpha", partitions=[
+            P(partition_index=0, replicas=[1, 2, 3, 4], adding_replicas=[4], removing_replicas=[3])])])
+
+
+@pytest.fixture
+def fake_cluster():
+    fake = FakeCluster()
+    yield fake
+    fake.close()
+
+
+def test_cluster_info_on_a_fake_cluster(fake_cluster):
+    """AP1 (operator view, issue 12): on a two-broker cluster with a third broker gone,
+    `cluster info` lists brokers 1 and 2 as live (host, port, rack) and 3 as offline, the
+    controller, alpha-0 as under-replicated (ISR shorter than the replicas) and beta-0 as offline
+    (no leader) — and nothing else in either section."""
+    fake = fake_cluster
+    text = cli(fake, "cluster", "info").stdout.decode()
+    blocks = text.rstrip("\n").split("\n\n")
+    assert blocks[0].split("\n") == ["CLUSTER fake-cluster", "CONTROLLER 2"], text
+    assert [(r["ID"], r["HOST"], r["PORT"], r["RACK"], r["STATUS"]) for r in parse_table(blocks[1])] == [
+        ("1", "127.0.0.1", str(fake.ports[1]), "rack-1", "live"), ("2", "127.0.0.1", str(fake.ports[2]), "rack-2", "live"),
+        ("3", "-", "-", "", "offline")], text
+    title, _, body = blocks[2].partition("\n")
+    assert title == "UNDER-REPLICATED PARTITIONS", text
+    assert parse_table(body) == [{"TOPIC": "alpha", "PARTITION": "0", "LEADER": "1", "REPLICAS": "1,2,3", "ISR": "1,2"}], text
+    title, _, body = blocks[3].partition("\n")
+    assert title == "OFFLINE PARTITIONS", text
+    assert parse_table(body) == [{"TOPIC": "beta", "PARTITION": "0", "LEADER": "-1", "REPLICAS": "3", "ISR": "3"}], text
+
+
+def test_cluster_elect_leaders_on_a_fake_cluster(fake_cluster):
+    """AP1: `cluster elect-leaders` goes to the controller (broker 2, though bootstrapped from
+    broker 1) with the election type and the partitions asked for (all: a null list), prints
+    one row per partition ("elected" or the error's name), succeeds when the only errors are
+    ELECTION_NOT_NEEDED and otherwise exits 1 with one line naming the failed partitions."""
+    fake = fake_cluster
+    p = cli(fake, "cluster", "elect-leaders", "--topic", "alpha")
+    rows = parse_table(p.stdout.decode())
+    assert [(r["TOPIC"], r["PARTITION"], r["RESULT"]) for r in rows] == [("alpha", "0", "elected"), ("alpha", "1", "ELECTION_NOT_NEEDED")], rows
+    name, version, request = fake.received[-1]
+    assert (name, version, request.election_type) == ("ElectLeaders", 2, 0), fake.received
+    assert [(t.topic, sorted(t.partitions)) for t in request.topic_partitions] == [("alpha", [0, 1])]
+
+    p = samsa_cli(fake.bootstrap, "cluster", "elect-leaders", "--type", "unclean", "--topic", "beta", "--partition", "0")
+    line = assert_one_line_error(p, "cluster elect-leaders", "beta-0", "ELIGIBLE_LEADERS_NOT_AVAILABLE", stdout_empty=False)
+    assert "1 of 1" in line, line
+    rows = parse_table(p.stdout.decode())
+    assert rows == [{"TOPIC": "beta", "PARTITION": "0", "RESULT": "ELIGIBLE_LEADERS_NOT_AVAILABLE", "MESSAGE": "no live replica"}], rows
+    assert fake.received[-1][2].election_type == 1
+
+    p = samsa_cli(fake.bootstrap, "cluster", "elect-leaders")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert fake.received[-1][2].topic_partitions is None
+    assert [(r["TOPIC"], r["PARTITION"]) for r in parse_table(p.stdout.decode())] == [("alpha", "0"), ("alpha", "1"), ("beta", "0")]
+    assert not [r for r in fake.received if "@" in r[0]], f"a controller request went to broker 1: {fake.received}"
+
+
+def test_topic_reassign_on_a_fake_cluster(fake_cluster):
+    """AP1: `topic reassign` sends the new replica list (or a cancellation: null replicas) to the
+    controller and prints each partition's result; `--list` shows moves in progress with the
+    replicas being added and removed."""
+    fake = fake_cluster
+    p = cli(fake, "topic", "reassign", "alpha", "--partition", "0", "--partition", "1", "--replicas", "2,1,4")
+    assert [(r["TOPIC"], r["PARTITION"], r["RESULT"]) for r in parse_table(p.stdout.decode())] == [("alpha", "0", "started"), ("alpha", "1", "started")]
+    name, _, request = fake.received[-1]
+    assert name == "AlterPartitionReassignments"
+    assert [(t.name, [(q.partition_index, list(q.replicas)) for q in t.partitions]) for t in request.topics] == [("alpha", [(0, [2, 1, 4]), (1, [2, 1, 4])])]
+
+    p = samsa_cli(fake.bootstrap, "topic", "reassign", "alpha", "--partition", "1", "--cancel")
+    assert_one_line_error(p, "topic reassign", "alpha-1", "NO_REASSIGNMENT_IN_PROGRESS", stdout_empty=False)
+    assert [q.replicas for q in fake.received[-1][2].topics[0].partitions] == [None]
+
+    p = cli(fake, "topic", "reassign", "--list")
+    assert parse_table(p.stdout.decode()) == [{"TOPIC": "alpha", "PARTITION": "0", "REPLICAS": "1,2,3,4", "ADDING": "4", "REMOVING": "3"}]
+    assert cli(fake, "topic", "reassign", "beta", "--list").stdout.decode() == "no reassignments in progress\n"
+    assert not [r for r in fake.received if "@" in r[0]], f"a controller request went to broker 1: {fake.received}"
+
+
 # ============================================================================================
 # AP1: produce -> consume
 # ============================================================================================
