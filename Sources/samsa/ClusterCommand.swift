@@ -4,7 +4,7 @@ import SamsaClient
 
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Cluster information and leader elections.", subcommands: [Info.self, ElectLeaders.self])
+        commandName: "cluster", abstract: "Cluster information and leader elections.", subcommands: [Info.self, ElectLeaders.self, LogDirs.self])
 
     struct Info: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -96,6 +96,49 @@ struct ClusterCommand: AsyncParsableCommand {
                 }
                 let results = try await admin.electLeaders(type: try electionType(), partitions: partitions)
                 try printPartitionResults(results, success: "elected", acceptable: [.electionNotNeeded], what: "election")
+            }
+        }
+    }
+}
+
+extension ClusterCommand {
+    struct LogDirs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "log-dirs",
+            abstract: "Show each broker's log directories and the size and lag of every replica in them.",
+            discussion: """
+                The first table lists the directories (STATUS is "ok" or why the directory is
+                offline) with their volume's total and usable bytes; the second one row per replica.
+                OFFSET-LAG is how far a leader's log end is beyond its high watermark, or how far a
+                follower is behind its leader.
+
+                Examples:
+                  samsa cluster log-dirs
+                  samsa cluster log-dirs --broker 2 --topic orders
+                """)
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: .long, help: "Only this broker (repeatable; default: every live broker).") var broker: [Int32] = []
+        @Option(name: .long, help: "Only this topic's replicas.") var topic: String?
+
+        func run() async throws {
+            try await runClient("cluster log-dirs") {
+                let admin = KafkaAdmin(configuration: connection.client)
+                defer { Task { await admin.close() } }
+                let dirs = try await admin.describeLogDirs(brokers: broker.isEmpty ? nil : broker)
+                func bytes(_ n: Int64) -> String { n < 0 ? "-" : String(n) }
+                printTable(["BROKER", "DIR", "STATUS", "TOTAL-BYTES", "USABLE-BYTES"], dirs.keys.sorted().flatMap { id in
+                    dirs[id]!.map { [String(id), $0.path, $0.error == .none ? "ok" : $0.error.name, bytes($0.totalBytes), bytes($0.usableBytes)] }
+                })
+                let rows = dirs.keys.sorted().flatMap { id in
+                    dirs[id]!.flatMap { dir in
+                        dir.replicas.keys.filter { topic == nil || $0.topic == topic }.sorted().map { tp in
+                            let r = dir.replicas[tp]!
+                            return [String(id), dir.path, tp.topic, String(tp.partition), String(r.size), String(r.offsetLag) + (r.isFuture ? " (future)" : "")]
+                        }
+                    }
+                }
+                print("")
+                if rows.isEmpty { print("no replicas") } else { printTable(["BROKER", "DIR", "TOPIC", "PARTITION", "SIZE", "OFFSET-LAG"], rows) }
             }
         }
     }

@@ -4,7 +4,8 @@ real `samsa broker`, checked against confluent-kafka and kafka-python.
 AP1  `topic create/describe/list/alter-config/delete` and `cluster info` agree with what
      confluent's AdminClient (and kafka-python's describe_cluster) sees; `cluster info` shows
      broker status and under-replicated / offline partitions; `cluster elect-leaders` and
-     `topic reassign` on a single node; DescribeTopicPartitions paged by kafka-python; `produce` -> `consume --count --format` round trip (keys via
+     `topic reassign` on a single node (and on a scripted two-broker fake cluster); `cluster
+     log-dirs`; DescribeTopicPartitions paged by kafka-python; `produce` -> `consume --count --format` round trip (keys via
      --key-separator, headers via --header, %t %p %o %k %v %h %T); `group describe [--json]`
      shows members (client id, host, member id), assignments, committed offsets and
      lag = log end - committed exactly as the confluent consumers and both admin clients
@@ -191,6 +192,7 @@ CLOSED_PORT_COMMANDS = {
     "cluster-info": ("cluster info", ["cluster", "info"], None),
     "cluster-elect-leaders": ("cluster elect-leaders", ["cluster", "elect-leaders"], None),
     "topic-reassign-list": ("topic reassign", ["topic", "reassign", "--list"], None),
+    "cluster-log-dirs": ("cluster log-dirs", ["cluster", "log-dirs"], None),
     "perf-produce": ("perf produce", ["perf", "produce", "--topic", "cli-closed", "--num-records", "10"], None),
 }
 
@@ -394,6 +396,28 @@ def test_cluster_topic_reassign(broker):
                          (["--partition", "0", "--replicas", "1,1"], b"twice")):
         p = samsa_cli(broker.bootstrap, "topic", "reassign", topic, *args)
         assert p.returncode != 0 and needle in p.stderr, (args, p.stderr)
+    cli(broker, "topic", "delete", topic)
+
+
+def test_cluster_log_dirs(broker):
+    """AP1: `cluster log-dirs` shows the broker's one log dir (its real path, "ok", the volume's
+    sizes) and each replica of a topic with its size on disk — the bytes of its segment files —
+    and no lag; `--topic` filters the replicas, an unknown `--broker` is a one-line error."""
+    import os
+    topic = "cli-log-dirs"
+    cli(broker, "topic", "create", topic, "-p", "2")
+    produce_lines(broker, topic, [f"v{i}" for i in range(5)], "--partition", "1")
+    text = cli(broker, "cluster", "log-dirs", "--topic", topic).stdout.decode()
+    dirs_text, _, replicas_text = text.partition("\n\n")
+    dirs = parse_table(dirs_text)
+    assert [(r["BROKER"], r["DIR"], r["STATUS"]) for r in dirs] == [("0", os.path.realpath(broker.data_dir), "ok")], text
+    assert int(dirs[0]["TOTAL-BYTES"]) >= int(dirs[0]["USABLE-BYTES"]) > 0, text
+    rows = parse_table(replicas_text)
+    assert [(r["TOPIC"], r["PARTITION"], r["OFFSET-LAG"]) for r in rows] == [(topic, "0", "0"), (topic, "1", "0")], text
+    on_disk = [sum(f.stat().st_size for f in (broker.data_dir / f"{topic}-{q}").glob("*.log")) for q in (0, 1)]
+    assert [int(r["SIZE"]) for r in rows] == on_disk and on_disk[0] == 0 and on_disk[1] > 0, (rows, on_disk)
+    assert cli(broker, "cluster", "log-dirs", "--topic", "cli-log-dirs-none").stdout.decode().endswith("\n\nno replicas\n")
+    assert_one_line_error(samsa_cli(broker.bootstrap, "cluster", "log-dirs", "--broker", "7"), "cluster log-dirs", "broker 7")
     cli(broker, "topic", "delete", topic)
 
 
