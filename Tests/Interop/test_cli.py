@@ -5,8 +5,9 @@ AP1  `topic create/describe/list/alter-config/delete` and `cluster info` agree w
      confluent's AdminClient (and kafka-python's describe_cluster) sees; `cluster info` shows
      broker status and under-replicated / offline partitions; `cluster elect-leaders` and
      `topic reassign` on a single node (and on a scripted two-broker fake cluster); `cluster
-     log-dirs`; DescribeTopicPartitions paged by kafka-python; `produce` -> `consume --count --format` round trip (keys via
-     --key-separator, headers via --header, %t %p %o %k %v %h %T); `group describe [--json]`
+     log-dirs`; DescribeTopicPartitions paged by kafka-python; `produce` -> `consume --count
+     --format` round trip (keys via --key-separator, headers via --header, %t %p %o %k %v %h
+     %T); `group describe [--json]`
      shows members (client id, host, member id), assignments, committed offsets and
      lag = log end - committed exactly as the confluent consumers and both admin clients
      (confluent, kafka-python) report them, also once the group is empty; `group
