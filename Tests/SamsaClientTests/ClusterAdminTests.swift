@@ -12,7 +12,7 @@ import Testing
 /// does not serve yet: SamsaBroker's network layer (KafkaServer) with fake handlers, advertised as
 /// brokers 1 and 2 (both this one server). It records what the client sends and answers
 /// NOT_CONTROLLER while told to, moving the controller to broker 2.
-final class FakeCluster: Sendable {
+final class ScriptedCluster: Sendable {
     struct State {
         var port = 0
         var controllerId: Int32 = 1
@@ -28,21 +28,21 @@ final class FakeCluster: Sendable {
 
     private init(server: KafkaServer) { self.server = server }
 
-    static func start(describeCluster: Bool = true) async throws -> FakeCluster {
+    static func start(describeCluster: Bool = true) async throws -> ScriptedCluster {
         var registry = HandlerRegistry()
         let box = Box()
-        registry.register(FakeMetadata(box: box))
-        if describeCluster { registry.register(FakeDescribeCluster(box: box)) }
-        registry.register(FakeElectLeaders(box: box))
-        registry.register(FakeAlterReassignments(box: box))
-        registry.register(FakeListReassignments(box: box))
-        registry.register(FakeDescribeLogDirs())
+        registry.register(ScriptedMetadata(box: box))
+        if describeCluster { registry.register(ScriptedDescribeCluster(box: box)) }
+        registry.register(ScriptedElectLeaders(box: box))
+        registry.register(ScriptedAlterReassignments(box: box))
+        registry.register(ScriptedListReassignments(box: box))
+        registry.register(ScriptedDescribeLogDirs())
         let apis = (registry.supported + [(ApiKey.apiVersions.rawValue, 0...3)]).sorted { $0.key < $1.key }
-        registry.register(FakeApiVersions(apis: apis))
+        registry.register(ScriptedApiVersions(apis: apis))
         var logger = Logger(label: "fake-cluster")
         logger.logLevel = .critical
         let server = KafkaServer(group: MultiThreadedEventLoopGroup.singleton, registry: registry, limits: ServerLimits(), logger: logger)
-        let fake = FakeCluster(server: server)
+        let fake = ScriptedCluster(server: server)
         box.cluster.withLock { $0 = fake }
         let port = try await server.start(host: "127.0.0.1", port: 0)
         fake.state.withLock { $0.port = port }
@@ -55,7 +55,7 @@ final class FakeCluster: Sendable {
 
     /// The handlers reach the cluster through this (they are registered before it exists).
     final class Box: Sendable {
-        let cluster = Mutex<FakeCluster?>(nil)
+        let cluster = Mutex<ScriptedCluster?>(nil)
         func with<T: Sendable>(_ body: (inout State) -> T) -> T { cluster.withLock { $0! }.state.withLock { body(&$0) } }
     }
 
@@ -68,7 +68,7 @@ final class FakeCluster: Sendable {
     }
 }
 
-struct FakeApiVersions: APIHandler {
+struct ScriptedApiVersions: APIHandler {
     let apis: [(key: Int16, versions: ClosedRange<Int16>)]
     var versions: ClosedRange<Int16> { 0...3 }
     func handle(_ request: ApiVersionsRequest, context: RequestContext) -> HandlerOutcome<ApiVersionsResponse> {
@@ -78,8 +78,8 @@ struct FakeApiVersions: APIHandler {
     }
 }
 
-struct FakeMetadata: APIHandler {
-    let box: FakeCluster.Box
+struct ScriptedMetadata: APIHandler {
+    let box: ScriptedCluster.Box
     var versions: ClosedRange<Int16> { 1...12 }
     func handle(_ request: MetadataRequest, context: RequestContext) -> HandlerOutcome<MetadataResponse> {
         let (port, controller) = box.with { ($0.port, $0.controllerId) }
@@ -94,8 +94,8 @@ struct FakeMetadata: APIHandler {
     }
 }
 
-struct FakeDescribeCluster: APIHandler {
-    let box: FakeCluster.Box
+struct ScriptedDescribeCluster: APIHandler {
+    let box: ScriptedCluster.Box
     var versions: ClosedRange<Int16> { 0...1 }
     func handle(_ request: DescribeClusterRequest, context: RequestContext) -> HandlerOutcome<DescribeClusterResponse> {
         let (port, controller) = box.with { ($0.port, $0.controllerId) }
@@ -105,11 +105,11 @@ struct FakeDescribeCluster: APIHandler {
     }
 }
 
-struct FakeElectLeaders: APIHandler {
-    let box: FakeCluster.Box
+struct ScriptedElectLeaders: APIHandler {
+    let box: ScriptedCluster.Box
     var versions: ClosedRange<Int16> { 0...2 }
     func handle(_ request: ElectLeadersRequest, context: RequestContext) -> HandlerOutcome<ElectLeadersResponse> {
-        if box.with({ FakeCluster.refuseAsNotController(&$0) }) {
+        if box.with({ ScriptedCluster.refuseAsNotController(&$0) }) {
             return .respond(ElectLeadersResponse(errorCode: KafkaErrorCode.notController.rawValue))
         }
         box.with { $0.elections.append((context.apiVersion, request)) }
@@ -123,11 +123,11 @@ struct FakeElectLeaders: APIHandler {
     }
 }
 
-struct FakeAlterReassignments: APIHandler {
-    let box: FakeCluster.Box
+struct ScriptedAlterReassignments: APIHandler {
+    let box: ScriptedCluster.Box
     var versions: ClosedRange<Int16> { 0...0 }
     func handle(_ request: AlterPartitionReassignmentsRequest, context: RequestContext) -> HandlerOutcome<AlterPartitionReassignmentsResponse> {
-        if box.with({ FakeCluster.refuseAsNotController(&$0) }) {
+        if box.with({ ScriptedCluster.refuseAsNotController(&$0) }) {
             return .respond(AlterPartitionReassignmentsResponse(errorCode: KafkaErrorCode.notController.rawValue, errorMessage: "not me"))
         }
         box.with { $0.reassignments.append(request) }
@@ -140,8 +140,8 @@ struct FakeAlterReassignments: APIHandler {
     }
 }
 
-struct FakeListReassignments: APIHandler {
-    let box: FakeCluster.Box
+struct ScriptedListReassignments: APIHandler {
+    let box: ScriptedCluster.Box
     var versions: ClosedRange<Int16> { 0...0 }
     func handle(_ request: ListPartitionReassignmentsRequest, context: RequestContext) -> HandlerOutcome<ListPartitionReassignmentsResponse> {
         box.with { $0.listings.append(request) }
@@ -151,7 +151,7 @@ struct FakeListReassignments: APIHandler {
     }
 }
 
-struct FakeDescribeLogDirs: APIHandler {
+struct ScriptedDescribeLogDirs: APIHandler {
     var versions: ClosedRange<Int16> { 0...4 }
     func handle(_ request: DescribeLogDirsRequest, context: RequestContext) -> HandlerOutcome<DescribeLogDirsResponse> {
         .respond(DescribeLogDirsResponse(results: [
@@ -163,8 +163,8 @@ struct FakeDescribeLogDirs: APIHandler {
 }
 
 @Suite(.serialized) struct ClusterAdminTests {
-    static func withFake(describeCluster: Bool = true, _ body: (FakeCluster, KafkaAdmin) async throws -> Void) async throws {
-        let fake = try await FakeCluster.start(describeCluster: describeCluster)
+    static func withFake(describeCluster: Bool = true, _ body: (ScriptedCluster, KafkaAdmin) async throws -> Void) async throws {
+        let fake = try await ScriptedCluster.start(describeCluster: describeCluster)
         let admin = KafkaAdmin(configuration: ClientConfiguration(bootstrapServers: [fake.bootstrap], clientId: "cluster-admin-test"))
         do {
             try await body(fake, admin)
