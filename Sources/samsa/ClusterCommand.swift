@@ -4,7 +4,7 @@ import SamsaClient
 
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Cluster information and leader elections.", subcommands: [Info.self, ElectLeaders.self, LogDirs.self])
+        commandName: "cluster", abstract: "Cluster information, leader elections and log directories.", subcommands: [Info.self, ElectLeaders.self, LogDirs.self])
 
     struct Info: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
