@@ -6,7 +6,7 @@ struct TopicCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topic",
         abstract: "Create, list, describe, delete topics and change their configs.",
-        subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self])
+        subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self, Reassign.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -114,20 +114,69 @@ struct TopicCommand: AsyncParsableCommand {
     }
 }
 
-struct ClusterCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "cluster", abstract: "Cluster information.", subcommands: [Info.self])
+extension TopicCommand {
+    struct Reassign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move partitions to new replicas, cancel a move, or list moves in progress.",
+            discussion: """
+                The first replica of --replicas becomes the preferred leader. The controller adds the
+                new replicas, waits until they are in sync, then removes the old ones.
 
-    struct Info: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the cluster id, controller and brokers.", discussion: "Example:\n  samsa cluster info")
+                Examples:
+                  samsa topic reassign orders --partition 0 --replicas 1,2,3
+                  samsa topic reassign orders --partition 0 --partition 1 --replicas 2,3,4
+                  samsa topic reassign orders --partition 0 --cancel
+                  samsa topic reassign --list
+                  samsa topic reassign orders --list
+                """)
         @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Topic name (with --list: only this topic's moves).") var name: String?
+        @Option(name: .long, help: "Partition to move (repeatable).") var partition: [Int32] = []
+        @Option(name: .long, help: "The new replica broker ids, comma-separated, preferred leader first.") var replicas: String?
+        @Flag(name: .long, help: "Cancel the move in progress of these partitions.") var cancel = false
+        @Flag(name: .long, help: "List the moves in progress.") var list = false
+
+        func validate() throws {
+            if list {
+                if !partition.isEmpty || replicas != nil || cancel { throw ValidationError("--list takes no --partition, --replicas or --cancel") }
+                return
+            }
+            guard name != nil else { throw ValidationError("give a topic (or --list)") }
+            if partition.isEmpty { throw ValidationError("give at least one --partition") }
+            if (replicas == nil) == !cancel { throw ValidationError("give either --replicas or --cancel") }
+            _ = try replicaIds()
+        }
+
+        func replicaIds() throws -> [Int32]? {
+            guard let replicas else { return nil }
+            let ids = try replicas.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int32 in
+                guard let id = Int32(String(part.filter { $0 != " " })), id >= 0 else {
+                    throw ValidationError("--replicas expects broker ids like 1,2,3, got '\(replicas)'")
+                }
+                return id
+            }
+            if Set(ids).count != ids.count { throw ValidationError("--replicas names a broker twice: '\(replicas)'") }
+            return ids
+        }
 
         func run() async throws {
-            try await runClient("cluster info") {
+            try await runClient("topic reassign") {
                 let admin = KafkaAdmin(configuration: connection.client)
                 defer { Task { await admin.close() } }
-                let c = try await admin.describeCluster()
-                print("CLUSTER \(c.clusterId)\nCONTROLLER \(c.controllerId)\n")
-                printTable(["BROKER", "HOST", "PORT", "RACK"], c.brokers.map { [String($0.id), $0.host, String($0.port), $0.rack ?? ""] })
+                if list {
+                    let moves = try await admin.listPartitionReassignments().filter { name == nil || $0.key.topic == name }
+                    if moves.isEmpty { print("no reassignments in progress"); return }
+                    func ids(_ l: [Int32]) -> String { l.map(String.init).joined(separator: ",") }
+                    printTable(["TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"], moves.keys.sorted().map { tp in
+                        let m = moves[tp]!
+                        return [tp.topic, String(tp.partition), ids(m.replicas), ids(m.addingReplicas), ids(m.removingReplicas)]
+                    })
+                    return
+                }
+                let target = try replicaIds()
+                let results = try await admin.alterPartitionReassignments(
+                    Dictionary(partition.map { (TopicPartition(name!, $0), target) }, uniquingKeysWith: { a, _ in a }))
+                try printPartitionResults(results, success: cancel ? "cancelled" : "started", what: cancel ? "cancelling" : "reassignment")
             }
         }
     }

@@ -2,8 +2,12 @@
 real `samsa broker`, checked against confluent-kafka and kafka-python.
 
 AP1  `topic create/describe/list/alter-config/delete` and `cluster info` agree with what
-     confluent's AdminClient sees; `produce` -> `consume --count --format` round trip (keys via
-     --key-separator, headers via --header, %t %p %o %k %v %h %T); `group describe [--json]`
+     confluent's AdminClient (and kafka-python's describe_cluster) sees; `cluster info` shows
+     broker status and under-replicated / offline partitions; `cluster elect-leaders` and
+     `topic reassign` on a single node (and on a scripted two-broker fake cluster); `cluster
+     log-dirs`; DescribeTopicPartitions paged by kafka-python; `produce` -> `consume --count
+     --format` round trip (keys via --key-separator, headers via --header, %t %p %o %k %v %h
+     %T); `group describe [--json]`
      shows members (client id, host, member id), assignments, committed offsets and
      lag = log end - committed exactly as the confluent consumers and both admin clients
      (confluent, kafka-python) report them, also once the group is empty; `group
@@ -187,6 +191,9 @@ CLOSED_PORT_COMMANDS = {
     "group-reset-offsets": ("group reset-offsets", ["group", "reset-offsets", "cli-closed-g", "--topic", "cli-closed",
                                                     "--to-earliest"], None),
     "cluster-info": ("cluster info", ["cluster", "info"], None),
+    "cluster-elect-leaders": ("cluster elect-leaders", ["cluster", "elect-leaders"], None),
+    "topic-reassign-list": ("topic reassign", ["topic", "reassign", "--list"], None),
+    "cluster-log-dirs": ("cluster log-dirs", ["cluster", "log-dirs"], None),
     "perf-produce": ("perf produce", ["perf", "produce", "--topic", "cli-closed", "--num-records", "10"], None),
 }
 
@@ -299,16 +306,362 @@ def test_topic_create_describe_list_alter_delete(broker):
     wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, timeout=10, message=f"{topic} gone from metadata")
 
 
-def test_cluster_info(broker):
-    """AP1: `cluster info` prints the cluster id and controller confluent's metadata reports and
-    the one broker (id 0) at the listener address."""
-    md = confluent_admin(broker.bootstrap).list_topics(timeout=10)
+def cluster_info(broker) -> tuple[list[str], dict[str, list[dict[str, str]] | None]]:
+    """`samsa cluster info` as (head lines, {section: rows or None for "none"}); the broker table
+    is the section "BROKERS"."""
     text = cli(broker, "cluster", "info").stdout.decode()
-    head, _, table = text.partition("\n\n")
-    assert head.splitlines() == [f"CLUSTER {md.cluster_id}", f"CONTROLLER {md.controller_id}"], text
-    rows = parse_table(table)
-    assert [(r["BROKER"], r["HOST"], r["PORT"]) for r in rows] == [("0", "127.0.0.1", str(broker.port))], rows
+    blocks = text.rstrip("\n").split("\n\n")
+    assert len(blocks) == 4, text
+    sections: dict[str, list[dict[str, str]] | None] = {"BROKERS": parse_table(blocks[1])}
+    for block in blocks[2:]:
+        title, _, body = block.partition("\n")
+        sections[title] = None if body == "none" else parse_table(body)
+    return blocks[0].split("\n"), sections
+
+
+def test_cluster_info(broker):
+    """AP1: `cluster info` prints the cluster id and controller confluent's metadata and
+    kafka-python's describe_cluster report, the one broker (id 0, live) at the listener address,
+    and "none" for under-replicated and offline partitions (every partition of a single node is
+    fully in sync)."""
+    cli(broker, "topic", "create", "cli-cluster-info", "-p", "3")
+    md = confluent_admin(broker.bootstrap).list_topics(timeout=10)
+    head, sections = cluster_info(broker)
+    assert head == [f"CLUSTER {md.cluster_id}", f"CONTROLLER {md.controller_id}"], head
     assert md.cluster_id and md.controller_id == 0
+    assert [(r["ID"], r["HOST"], r["PORT"], r["RACK"], r["STATUS"]) for r in sections["BROKERS"]] == [
+        ("0", "127.0.0.1", str(broker.port), "", "live")], sections
+    assert sections["UNDER-REPLICATED PARTITIONS"] is None and sections["OFFLINE PARTITIONS"] is None, sections
+
+    kadmin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        kc = kadmin.describe_cluster()
+    finally:
+        kadmin.close()
+    assert (kc["cluster_id"], kc["controller_id"]) == (md.cluster_id, md.controller_id), kc
+    assert [(b["broker_id"], b["host"], b["port"]) for b in kc["brokers"]] == [(0, "127.0.0.1", broker.port)], kc
+    cli(broker, "topic", "delete", "cli-cluster-info")
+
+
+def test_cluster_elect_leaders(broker):
+    """AP1: `cluster elect-leaders` on a single node. Where the broker serves ElectLeaders, every
+    partition of the topic (or the one named) answers ELECTION_NOT_NEEDED — its only replica
+    already leads — and the command succeeds; where it does not (no replication yet), the command
+    fails with one line naming the API. `--partition` without `--topic` and an unknown `--type`
+    are usage errors."""
+    topic = "cli-elect"
+    cli(broker, "topic", "create", topic, "-p", "2")
+    with kafka_raw.KafkaConnection("127.0.0.1", broker.port) as conn:
+        served = 43 in kafka_raw.api_versions(conn)  # ElectLeaders
+    for args, expected in ((["--topic", topic], ["0", "1"]), (["--topic", topic, "--partition", "1"], ["1"]),
+                           (["--type", "preferred"], None)):
+        p = samsa_cli(broker.bootstrap, "cluster", "elect-leaders", *args)
+        if not served:
+            assert_one_line_error(p, "cluster elect-leaders", "ElectLeaders")
+            continue
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        rows = [r for r in parse_table(p.stdout.decode()) if r["TOPIC"] == topic]
+        if expected is not None:
+            assert [r["PARTITION"] for r in rows] == expected, rows
+        assert rows and all(r["RESULT"] == "ELECTION_NOT_NEEDED" for r in rows), rows
+    p = samsa_cli(broker.bootstrap, "cluster", "elect-leaders", "--partition", "1")
+    assert p.returncode != 0 and b"--partition needs --topic" in p.stderr, p.stderr
+    p = samsa_cli(broker.bootstrap, "cluster", "elect-leaders", "--type", "dirty")
+    assert p.returncode != 0 and b"--type must be preferred or unclean" in p.stderr, p.stderr
+    cli(broker, "topic", "delete", topic)
+
+
+def test_cluster_topic_reassign(broker):
+    """AP1: `topic reassign` on a single node. Where the broker serves the reassignment APIs,
+    `--list` shows none in progress and moving a partition onto the replica it already has is
+    accepted ("started"); where it does not, each fails with one line naming the API. Usage
+    errors: no --partition, both or neither of --replicas/--cancel, a bad replica list."""
+    topic = "cli-reassign"
+    cli(broker, "topic", "create", topic, "-p", "1")
+    with kafka_raw.KafkaConnection("127.0.0.1", broker.port) as conn:
+        versions = kafka_raw.api_versions(conn)
+    p = samsa_cli(broker.bootstrap, "topic", "reassign", "--list")
+    if 46 in versions:  # ListPartitionReassignments
+        assert p.returncode == 0 and p.stdout.decode() == "no reassignments in progress\n", (p.stdout, p.stderr)
+    else:
+        assert_one_line_error(p, "topic reassign", "ListPartitionReassignments")
+    p = samsa_cli(broker.bootstrap, "topic", "reassign", topic, "--partition", "0", "--replicas", "0")
+    if 45 in versions:  # AlterPartitionReassignments
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        assert [(r["TOPIC"], r["PARTITION"], r["RESULT"]) for r in parse_table(p.stdout.decode())] == [(topic, "0", "started")]
+    else:
+        assert_one_line_error(p, "topic reassign", "AlterPartitionReassignments")
+    for args, needle in ((["--replicas", "0"], b"--partition"), (["--partition", "0"], b"--replicas or --cancel"),
+                         (["--partition", "0", "--replicas", "0", "--cancel"], b"--replicas or --cancel"),
+                         (["--partition", "0", "--replicas", "0,x"], b"broker ids"),
+                         (["--partition", "0", "--replicas", "1,1"], b"twice")):
+        p = samsa_cli(broker.bootstrap, "topic", "reassign", topic, *args)
+        assert p.returncode != 0 and needle in p.stderr, (args, p.stderr)
+    cli(broker, "topic", "delete", topic)
+
+
+def test_cluster_log_dirs(broker):
+    """AP1: `cluster log-dirs` shows the broker's one log dir (its real path, "ok", the volume's
+    sizes) and each replica of a topic with its size on disk — the bytes of its segment files —
+    and no lag; `--topic` filters the replicas, an unknown `--broker` is a one-line error."""
+    import os
+    topic = "cli-log-dirs"
+    cli(broker, "topic", "create", topic, "-p", "2")
+    produce_lines(broker, topic, [f"v{i}" for i in range(5)], "--partition", "1")
+    text = cli(broker, "cluster", "log-dirs", "--topic", topic).stdout.decode()
+    dirs_text, _, replicas_text = text.partition("\n\n")
+    dirs = parse_table(dirs_text)
+    assert [(r["BROKER"], r["DIR"], r["STATUS"]) for r in dirs] == [("0", os.path.realpath(broker.data_dir), "ok")], text
+    assert int(dirs[0]["TOTAL-BYTES"]) >= int(dirs[0]["USABLE-BYTES"]) > 0, text
+    rows = parse_table(replicas_text)
+    assert [(r["TOPIC"], r["PARTITION"], r["OFFSET-LAG"]) for r in rows] == [(topic, "0", "0"), (topic, "1", "0")], text
+    on_disk = [sum(f.stat().st_size for f in (broker.data_dir / f"{topic}-{q}").glob("*.log")) for q in (0, 1)]
+    assert [int(r["SIZE"]) for r in rows] == on_disk and on_disk[0] == 0 and on_disk[1] > 0, (rows, on_disk)
+    assert cli(broker, "cluster", "log-dirs", "--topic", "cli-log-dirs-none").stdout.decode().endswith("\n\nno replicas\n")
+    assert_one_line_error(samsa_cli(broker.bootstrap, "cluster", "log-dirs", "--broker", "7"), "cluster log-dirs", "broker 7")
+    cli(broker, "topic", "delete", topic)
+
+
+def test_cluster_describe_topic_partitions_kafka_python(broker):
+    """DescribeTopicPartitions (KIP-966) as kafka-python's admin pages through it: a 3-partition
+    topic with limit 2 comes in two pages joined by the cursor, with leader, replicas, ISR and no
+    offline replicas; an unknown topic answers UNKNOWN_TOPIC_OR_PARTITION."""
+    topic = "cli-dtp"
+    cli(broker, "topic", "create", topic, "-p", "3")
+    kadmin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20000)
+    try:
+        first = kadmin.describe_topic_partitions([topic], response_partition_limit=2)
+        assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in first["topics"]] == [(topic, [0, 1])], first
+        assert first["next_cursor"] == {"topic_name": topic, "partition_index": 2}, first
+        second = kadmin.describe_topic_partitions([topic], response_partition_limit=2, cursor=first["next_cursor"])
+        assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in second["topics"]] == [(topic, [2])], second
+        assert second["next_cursor"] is None, second
+        for p in first["topics"][0]["partitions"] + second["topics"][0]["partitions"]:
+            assert (p["error_code"], p["leader_id"], p["replica_nodes"], p["isr_nodes"], p["offline_replicas"]) == (0, 0, [0], [0], []), p
+        missing = kadmin.describe_topic_partitions(["cli-dtp-missing"])
+        assert [(t["name"], t["error_code"]) for t in missing["topics"]] == [("cli-dtp-missing", 3)], missing
+    finally:
+        kadmin.close()
+    cli(broker, "topic", "delete", topic)
+
+
+class FakeCluster:
+    """A scripted cluster for the cluster commands' multi-broker output, which a single Samsa node
+    cannot show yet: brokers 1 and 2, each a thread serving the Kafka protocol on its own port
+    (requests and responses encoded by kafka-python's protocol classes), controller 2, broker 3
+    registered nowhere but named as a replica. Topic `alpha`: partition 0 under-replicated
+    (replicas 1,2,3, ISR 1,2), partition 1 healthy; topic `beta`: partition 0 offline (leader
+    -1, only replica 3). Controller requests sent to broker 1 answer NOT_CONTROLLER; what the
+    controller receives is recorded in `received`."""
+
+    CONTROLLER = 2
+
+    def __init__(self):
+        self.received: list[tuple[str, int, object]] = []
+        self.lock = threading.Lock()
+        self.servers = [self._serve(node) for node in (1, 2)]
+        self.ports = {node: srv.getsockname()[1] for node, srv in zip((1, 2), self.servers)}
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports[1]}"
+
+    def close(self):
+        for srv in self.servers:
+            srv.close()
+
+    def _serve(self, node: int) -> socket.socket:
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+
+        def accept():
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                threading.Thread(target=self._connection, args=(node, conn), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        return srv
+
+    def _connection(self, node: int, conn: socket.socket):
+        import struct
+
+        def read(n: int) -> bytes:
+            data = b""
+            while len(data) < n:
+                chunk = conn.recv(n - len(data))
+                if not chunk:
+                    raise EOFError
+                data += chunk
+            return data
+
+        with conn:
+            try:
+                while True:
+                    frame = read(struct.unpack(">i", read(4))[0])
+                    api_key, version = struct.unpack(">hh", frame[:4])
+                    request_class, response_class, answer = self._apis()[api_key]
+                    request = request_class.decode(frame, version=version, header=True)
+                    response = answer(node, version, request)
+                    response.API_VERSION = version
+                    response.with_header(correlation_id=request.header.correlation_id)
+                    conn.sendall(bytes(response.encode(header=True, framed=True)))
+            except (EOFError, OSError):
+                return
+
+    def _apis(self):
+        from kafka.protocol import admin as A
+        from kafka.protocol import metadata as M
+        return {
+            18: (M.ApiVersionsRequest, M.ApiVersionsResponse, self._api_versions),
+            3: (M.MetadataRequest, M.MetadataResponse, self._metadata),
+            60: (A.DescribeClusterRequest, A.DescribeClusterResponse, self._describe_cluster),
+            43: (A.ElectLeadersRequest, A.ElectLeadersResponse, self._elect_leaders),
+            45: (A.AlterPartitionReassignmentsRequest, A.AlterPartitionReassignmentsResponse, self._alter_reassignments),
+            46: (A.ListPartitionReassignmentsRequest, A.ListPartitionReassignmentsResponse, self._list_reassignments),
+        }
+
+    def _api_versions(self, node, version, request):
+        from kafka.protocol.metadata import ApiVersionsResponse as R
+        ranges = {18: (0, 3), 3: (1, 12), 60: (0, 1), 43: (0, 2), 45: (0, 0), 46: (0, 0)}
+        return R(error_code=0, api_keys=[R.ApiVersion(api_key=k, min_version=a, max_version=b) for k, (a, b) in sorted(ranges.items())])
+
+    PARTITIONS = {"alpha": [(0, 1, [1, 2, 3], [1, 2]), (1, 2, [2, 1], [2, 1])], "beta": [(0, -1, [3], [3])]}
+
+    def _metadata(self, node, version, request):
+        from kafka.protocol.metadata import MetadataResponse as R
+        T, P = R.MetadataResponseTopic, R.MetadataResponseTopic.MetadataResponsePartition
+        names = sorted(self.PARTITIONS) if request.topics is None else [t.name for t in request.topics]
+        topics = [T(error_code=0, name=n, is_internal=False, partitions=[
+            P(error_code=5 if leader < 0 else 0, partition_index=i, leader_id=leader, leader_epoch=4, replica_nodes=replicas,
+              isr_nodes=isr, offline_replicas=[r for r in replicas if r == 3])
+            for i, leader, replicas, isr in self.PARTITIONS[n]]) if n in self.PARTITIONS else T(error_code=3, name=n, partitions=[])
+            for n in names]
+        return R(brokers=[R.MetadataResponseBroker(node_id=b, host="127.0.0.1", port=self.ports[b], rack=f"rack-{b}") for b in (1, 2)],
+                 cluster_id="fake-cluster", controller_id=self.CONTROLLER, topics=topics)
+
+    def _describe_cluster(self, node, version, request):
+        from kafka.protocol.admin import DescribeClusterResponse as R
+        return R(error_code=0, error_message=None, endpoint_type=1, cluster_id="fake-cluster", controller_id=self.CONTROLLER,
+                 brokers=[R.DescribeClusterBroker(broker_id=b, host="127.0.0.1", port=self.ports[b], rack=f"rack-{b}") for b in (1, 2)])
+
+    def _record(self, node, name, version, request) -> bool:
+        """Records a controller request; False when it reached a broker that is not the controller."""
+        with self.lock:
+            self.received.append((name if node == self.CONTROLLER else f"{name}@{node}", version, request))
+        return node == self.CONTROLLER
+
+    def _elect_leaders(self, node, version, request):
+        from kafka.protocol.admin import ElectLeadersResponse as R
+        if not self._record(node, "ElectLeaders", version, request):
+            return R(error_code=41, replica_election_results=[])  # NOT_CONTROLLER
+        wanted = [(t.topic, list(t.partitions)) for t in request.topic_partitions] if request.topic_partitions is not None else [
+            (n, [p[0] for p in ps]) for n, ps in sorted(self.PARTITIONS.items())]
+
+        def result(topic, p):
+            if topic == "beta":
+                return R.ReplicaElectionResult.PartitionResult(partition_id=p, error_code=83, error_message="no live replica")
+            if p == 1:
+                return R.ReplicaElectionResult.PartitionResult(partition_id=p, error_code=84, error_message=None)
+            return R.ReplicaElectionResult.PartitionResult(partition_id=p, error_code=0, error_message=None)
+
+        return R(error_code=0, replica_election_results=[
+            R.ReplicaElectionResult(topic=t, partition_result=[result(t, p) for p in ps]) for t, ps in wanted])
+
+    def _alter_reassignments(self, node, version, request):
+        from kafka.protocol.admin import AlterPartitionReassignmentsResponse as R
+        if not self._record(node, "AlterPartitionReassignments", version, request):
+            return R(error_code=41, error_message="not the controller", responses=[])
+        P = R.ReassignableTopicResponse.ReassignablePartitionResponse
+        return R(error_code=0, error_message=None, responses=[R.ReassignableTopicResponse(name=t.name, partitions=[
+            P(partition_index=p.partition_index, error_code=0 if p.replicas is not None else 85, error_message=None)
+            for p in t.partitions]) for t in request.topics])
+
+    def _list_reassignments(self, node, version, request):
+        from kafka.protocol.admin import ListPartitionReassignmentsResponse as R
+        if not self._record(node, "ListPartitionReassignments", version, request):
+            return R(error_code=41, error_message="not the controller", topics=[])
+        P = R.OngoingTopicReassignment.OngoingPartitionReassignment
+        return R(error_code=0, error_message=None, topics=[R.OngoingTopicReassignment(name="alpha", partitions=[
+            P(partition_index=0, replicas=[1, 2, 3, 4], adding_replicas=[4], removing_replicas=[3])])])
+
+
+@pytest.fixture
+def fake_cluster():
+    fake = FakeCluster()
+    yield fake
+    fake.close()
+
+
+def test_cluster_info_on_a_fake_cluster(fake_cluster):
+    """AP1 (operator view, issue 12): on a two-broker cluster with a third broker gone,
+    `cluster info` lists brokers 1 and 2 as live (host, port, rack) and 3 as offline, the
+    controller, alpha-0 as under-replicated (ISR shorter than the replicas) and beta-0 as offline
+    (no leader) — and nothing else in either section."""
+    fake = fake_cluster
+    text = cli(fake, "cluster", "info").stdout.decode()
+    blocks = text.rstrip("\n").split("\n\n")
+    assert blocks[0].split("\n") == ["CLUSTER fake-cluster", "CONTROLLER 2"], text
+    assert [(r["ID"], r["HOST"], r["PORT"], r["RACK"], r["STATUS"]) for r in parse_table(blocks[1])] == [
+        ("1", "127.0.0.1", str(fake.ports[1]), "rack-1", "live"), ("2", "127.0.0.1", str(fake.ports[2]), "rack-2", "live"),
+        ("3", "-", "-", "", "offline")], text
+    title, _, body = blocks[2].partition("\n")
+    assert title == "UNDER-REPLICATED PARTITIONS", text
+    assert parse_table(body) == [{"TOPIC": "alpha", "PARTITION": "0", "LEADER": "1", "REPLICAS": "1,2,3", "ISR": "1,2"}], text
+    title, _, body = blocks[3].partition("\n")
+    assert title == "OFFLINE PARTITIONS", text
+    assert parse_table(body) == [{"TOPIC": "beta", "PARTITION": "0", "LEADER": "-1", "REPLICAS": "3", "ISR": "3"}], text
+
+
+def test_cluster_elect_leaders_on_a_fake_cluster(fake_cluster):
+    """AP1: `cluster elect-leaders` goes to the controller (broker 2, though bootstrapped from
+    broker 1) with the election type and the partitions asked for (all: a null list), prints
+    one row per partition ("elected" or the error's name), succeeds when the only errors are
+    ELECTION_NOT_NEEDED and otherwise exits 1 with one line naming the failed partitions."""
+    fake = fake_cluster
+    p = cli(fake, "cluster", "elect-leaders", "--topic", "alpha")
+    rows = parse_table(p.stdout.decode())
+    assert [(r["TOPIC"], r["PARTITION"], r["RESULT"]) for r in rows] == [("alpha", "0", "elected"), ("alpha", "1", "ELECTION_NOT_NEEDED")], rows
+    name, version, request = fake.received[-1]
+    assert (name, version, request.election_type) == ("ElectLeaders", 2, 0), fake.received
+    assert [(t.topic, sorted(t.partitions)) for t in request.topic_partitions] == [("alpha", [0, 1])]
+
+    p = samsa_cli(fake.bootstrap, "cluster", "elect-leaders", "--type", "unclean", "--topic", "beta", "--partition", "0")
+    line = assert_one_line_error(p, "cluster elect-leaders", "beta-0", "ELIGIBLE_LEADERS_NOT_AVAILABLE", stdout_empty=False)
+    assert "1 of 1" in line, line
+    rows = parse_table(p.stdout.decode())
+    assert rows == [{"TOPIC": "beta", "PARTITION": "0", "RESULT": "ELIGIBLE_LEADERS_NOT_AVAILABLE", "MESSAGE": "no live replica"}], rows
+    assert fake.received[-1][2].election_type == 1
+
+    p = samsa_cli(fake.bootstrap, "cluster", "elect-leaders")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert fake.received[-1][2].topic_partitions is None
+    assert [(r["TOPIC"], r["PARTITION"]) for r in parse_table(p.stdout.decode())] == [("alpha", "0"), ("alpha", "1"), ("beta", "0")]
+    assert not [r for r in fake.received if "@" in r[0]], f"a controller request went to broker 1: {fake.received}"
+
+
+def test_topic_reassign_on_a_fake_cluster(fake_cluster):
+    """AP1: `topic reassign` sends the new replica list (or a cancellation: null replicas) to the
+    controller and prints each partition's result; `--list` shows moves in progress with the
+    replicas being added and removed."""
+    fake = fake_cluster
+    p = cli(fake, "topic", "reassign", "alpha", "--partition", "0", "--partition", "1", "--replicas", "2,1,4")
+    assert [(r["TOPIC"], r["PARTITION"], r["RESULT"]) for r in parse_table(p.stdout.decode())] == [("alpha", "0", "started"), ("alpha", "1", "started")]
+    name, _, request = fake.received[-1]
+    assert name == "AlterPartitionReassignments"
+    assert [(t.name, [(q.partition_index, list(q.replicas)) for q in t.partitions]) for t in request.topics] == [("alpha", [(0, [2, 1, 4]), (1, [2, 1, 4])])]
+
+    p = samsa_cli(fake.bootstrap, "topic", "reassign", "alpha", "--partition", "1", "--cancel")
+    assert_one_line_error(p, "topic reassign", "alpha-1", "NO_REASSIGNMENT_IN_PROGRESS", stdout_empty=False)
+    assert [q.replicas for q in fake.received[-1][2].topics[0].partitions] == [None]
+
+    p = cli(fake, "topic", "reassign", "--list")
+    assert parse_table(p.stdout.decode()) == [{"TOPIC": "alpha", "PARTITION": "0", "REPLICAS": "1,2,3,4", "ADDING": "4", "REMOVING": "3"}]
+    assert cli(fake, "topic", "reassign", "beta", "--list").stdout.decode() == "no reassignments in progress\n"
+    assert not [r for r in fake.received if "@" in r[0]], f"a controller request went to broker 1: {fake.received}"
 
 
 # ============================================================================================

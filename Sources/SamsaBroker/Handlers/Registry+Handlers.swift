@@ -14,6 +14,7 @@ func registerHandlers(_ registry: inout HandlerRegistry, services: BrokerService
     registry.register(IncrementalAlterConfigsHandler(services: services))
     registry.register(DeleteRecordsHandler(services: services))
     registry.register(DescribeClusterHandler(services: services))
+    registry.register(DescribeTopicPartitionsHandler(services: services))
     registry.register(DescribeLogDirsHandler(services: services))
     registry.register(OffsetForLeaderEpochHandler(services: services))
     registry.register(InitProducerIdHandler(services: services))

@@ -156,10 +156,7 @@ public final class KafkaAdmin: Sendable {
 
     // MARK: Cluster and offsets
 
-    public func describeCluster() async throws -> ClusterDescription {
-        let m = try await cluster.refreshMetadata(topics: [])
-        return ClusterDescription(clusterId: m.clusterId ?? "", controllerId: m.controllerId, brokers: m.brokers.values.sorted { $0.id < $1.id })
-    }
+    // describeCluster(), electLeaders, partition reassignments and log dirs: KafkaAdmin+Cluster.swift.
 
     /// Offsets per partition for `spec` (earliest, latest = high watermark, by timestamp).
     public func listOffsets(_ partitions: [TopicPartition], spec: OffsetSpec) async throws -> [TopicPartition: Int64] {
