@@ -138,6 +138,7 @@ public final class Broker: Sendable {
             cache.setCluster(id: clusterId, controllerId: cluster == nil ? brokerId : -1, brokers: try await metadataStore.brokers())
         }
         controller?.start()
+        if let zk = coordination.zookeeper { cluster?.watchConfigChanges(zk) }
         let maintenance = NIOThreadPool(numberOfThreads: 1)
         maintenance.start()
         let broker = Broker(config: config, services: services, groups: groups, boundPort: port, logManager: logManager, group: group,

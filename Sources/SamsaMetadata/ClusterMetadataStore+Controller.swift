@@ -129,4 +129,28 @@ extension ClusterMetadataStore {
             try await store.delete("\(Self.deleteTopicsPath)/\(name)", recursive: false)
         }
     }
+
+    public static let configChangesPath = "/config/changes"
+
+    struct ConfigChangeZNode: Codable {
+        var version: Int = 2
+        var entity_path: String
+    }
+
+    /// Tells every broker that a topic's configs changed (`/config/changes/config_change_<seq>`,
+    /// Kafka's JSON), as Kafka's AdminZkClient does.
+    public func notifyTopicConfigChange(_ name: String) async throws {
+        guard let cluster = store as? any ClusterCoordinationStore else { return }
+        _ = try await cluster.createSequential("\(Self.configChangesPath)/config_change_", data: try Self.encode(ConfigChangeZNode(entity_path: "topics/\(name)")),
+                                               ephemeral: false)
+    }
+
+    /// The topic named by a config change notification (nil for other entities).
+    public func configChangeTopic(_ child: String) async throws -> String? {
+        let path = "\(Self.configChangesPath)/\(child)"
+        guard let node = try await store.get(path) else { return nil }
+        let z = try Self.decode(ConfigChangeZNode.self, node.data, path: path)
+        guard z.entity_path.hasPrefix("topics/") else { return nil }
+        return String(z.entity_path.dropFirst("topics/".count))
+    }
 }

@@ -268,6 +268,11 @@ public final class PartitionLog: Sendable {
         try ioLock.withLock { _ in try state.withLock { try $0.truncate(to: offset) } }
     }
 
+    /// Empties the log and restarts it at `offset` (a follower far behind its leader's log start).
+    public func truncateFullyAndStartAt(_ offset: Int64) throws {
+        try ioLock.withLock { _ in try state.withLock { try $0.truncateFullyAndStartAt(offset) } }
+    }
+
     /// Whether the flush policy (`flush.messages`, `flush.ms`) asks for an fsync.
     public func needsFlush(now: Int64 = monotonicMillis()) -> Bool {
         state.withLock { $0.needsFlush(now: now) }
@@ -970,6 +975,29 @@ extension PartitionLog {
                 throw context.markOffline("writing the leader-epoch checkpoint of \(name) failed: \(error)")
             }
             try rebuildProducerState()
+        }
+
+        /// Kafka's truncateFullyAndStartAt: every segment goes and the log restarts, empty, at `offset`
+        /// (a follower whose log end is below its leader's log start).
+        mutating func truncateFullyAndStartAt(_ offset: Int64) throws {
+            guard !closed else { throw StorageError.logClosed(name) }
+            for segment in segments { try Self.deleteFiles(of: segment) }
+            segments = [try LogSegment.create(directory: directory, baseOffset: offset, now: currentTimeMillis())]
+            logStartOffset = offset
+            logEndOffset = offset
+            highWatermark = offset
+            recoveryPoint = offset
+            epochs.truncateFromEnd(endOffset: offset)
+            epochs.truncateFromStart(startOffset: offset)
+            epochsChanged()
+            do {
+                try CheckpointFile.write(epochCheckpointPath, lines: epochs.lines())
+                epochsWrittenVersion = epochsVersion
+            } catch {
+                closed = true
+                throw context.markOffline("writing the leader-epoch checkpoint of \(name) failed: \(error)")
+            }
+            producers = ProducerStateManager()
         }
 
         // MARK: Snapshots and shutdown

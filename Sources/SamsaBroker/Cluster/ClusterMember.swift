@@ -289,7 +289,32 @@ public final class ClusterMember: Sendable {
         logger.warning("controlled shutdown did not complete; stopping anyway")
     }
 
+    private let configWatch = Mutex<Task<Void, Never>?>(nil)
+
+    /// Follows `/config/changes`: a topic whose configs changed on another broker is re-read and
+    /// applied here (its logs and the metadata cache).
+    func watchConfigChanges(_ store: ZooKeeperCoordinationStore) {
+        let task = Task { [self] in
+            var seen = Set((try? await store.children(ClusterMetadataStore.configChangesPath)) ?? [])
+            for await _ in store.childChanges(of: ClusterMetadataStore.configChangesPath) {
+                guard let children = try? await store.children(ClusterMetadataStore.configChangesPath) else { continue }
+                for child in children where !seen.contains(child) {
+                    seen.insert(child)
+                    do {
+                        guard let name = try await metadata.configChangeTopic(child), let record = try await metadata.topic(name) else { continue }
+                        try topics.apply(record)
+                        logger.info("configs of \(name) changed", metadata: ["configs": "\(record.configs)"])
+                    } catch {
+                        logger.warning("cannot apply config change \(child): \(error)")
+                    }
+                }
+            }
+        }
+        configWatch.withLock { $0 = task }
+    }
+
     func shutdown() {
+        configWatch.withLock { $0 }?.cancel()
         fetchers.shutdown()
         controllerChannel.withLock { $0 }?.channel.close()
     }

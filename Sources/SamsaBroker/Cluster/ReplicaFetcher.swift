@@ -13,6 +13,8 @@ struct FollowerFetchState: Sendable {
     /// Before fetching, the follower asks the leader where its log diverges (OffsetForLeaderEpoch)
     /// and truncates there (KIP-101/279).
     var needsTruncation = true
+    /// After an error the partition waits (Kafka's fetch back-off) instead of spinning.
+    var delayedUntilMs: Int64 = 0
 }
 
 /// The fetchers of a follower broker: one per source broker (Kafka's ReplicaFetcherManager with
@@ -120,10 +122,14 @@ final class ReplicaFetcher: Sendable {
                     continue
                 }
                 let connection = try await connect()
-                let truncating = snapshot.values.filter(\.needsTruncation)
+                let now = monotonicMillis()
+                let truncating = snapshot.values.filter { $0.needsTruncation && $0.delayedUntilMs <= now }
                 if !truncating.isEmpty { try await truncate(truncating, over: connection) }
-                let ready = states.withLock { $0.values.filter { !$0.needsTruncation } }
-                if ready.isEmpty { continue }
+                let ready = states.withLock { $0.values.filter { !$0.needsTruncation && $0.delayedUntilMs <= now } }
+                if ready.isEmpty {
+                    try await Task.sleep(for: .milliseconds(50))
+                    continue
+                }
                 try await fetch(ready, over: connection)
             } catch is CancellationError {
                 return
@@ -174,6 +180,7 @@ final class ReplicaFetcher: Sendable {
                 guard code == .none else {
                     // The leader is not ready (an older or newer epoch): try again after a pause.
                     logger.debug("OffsetForLeaderEpoch for \(tp) from \(leaderId): \(code)")
+                    delay(tp)
                     continue
                 }
                 let log = s.partition.log
@@ -200,6 +207,11 @@ final class ReplicaFetcher: Sendable {
                 truncationDone(s, leaderEpoch: s.leaderEpoch)
             }
         }
+    }
+
+    private func delay(_ tp: TopicPartition) {
+        let until = monotonicMillis() + min(settings.backoffMs, 500)
+        states.withLock { if $0[tp] != nil { $0[tp]!.delayedUntilMs = until } }
     }
 
     private func truncationDone(_ s: FollowerFetchState, leaderEpoch: Int32) {
@@ -242,25 +254,36 @@ final class ReplicaFetcher: Sendable {
                             }
                         } catch {
                             logger.error("cannot append replicated batches to \(tp): \(error)")
-                            try? await Task.sleep(for: .milliseconds(settings.backoffMs))
+                            delay(tp)
                             continue
                         }
                     }
                     log.updateHighWatermark(min(p.highWatermark, log.logEndOffset))
                     replicas.purgatory.notify(tp, bytes: 1)
                 case .offsetOutOfRange:
-                    // Our log end is beyond the leader's (an unclean election) or below its start.
                     if log.logEndOffset > p.highWatermark, p.highWatermark >= 0 {
+                        // Our log end is beyond the leader's (an unclean election): cut back to its high watermark.
                         try? log.truncate(to: p.highWatermark)
                         logger.warning("\(tp): fetch offset out of range on leader \(leaderId); truncated to its high watermark \(p.highWatermark)")
+                    } else if p.logStartOffset > log.logEndOffset {
+                        // The leader deleted what we miss (retention): start again at its log start.
+                        do {
+                            try log.truncateFullyAndStartAt(p.logStartOffset)
+                            logger.warning("\(tp): behind leader \(leaderId)'s log start; restarted the replica at \(p.logStartOffset)")
+                        } catch {
+                            logger.error("\(tp): cannot restart the replica at \(p.logStartOffset): \(error)")
+                            delay(tp)
+                        }
                     } else {
-                        logger.warning("\(tp): fetch offset \(log.logEndOffset) is below leader \(leaderId)'s log start \(p.logStartOffset); waiting for retention to catch up is not supported, retrying")
+                        delay(tp)
                     }
                 case .fencedLeaderEpoch, .unknownLeaderEpoch, .notLeaderOrFollower, .unknownTopicOrPartition:
-                    // Metadata moved: the next LeaderAndIsr tells this broker where to fetch.
-                    break
+                    // Metadata moved (or the leader has not heard yet): the next LeaderAndIsr tells
+                    // this broker where to fetch; meanwhile the partition waits.
+                    delay(tp)
                 default:
                     logger.warning("fetch of \(tp) from leader \(leaderId): \(code)")
+                    delay(tp)
                 }
             }
         }

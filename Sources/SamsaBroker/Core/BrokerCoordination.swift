@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import KafkaWire
 import Logging
 import SamsaMetadata
 import SamsaStorage
@@ -27,9 +28,14 @@ final class BrokerCoordination: Sendable {
     let onRegistered = Mutex<(@Sendable (Int64) -> Void)?>(nil)
     private let sessionWatcher = Mutex<Task<Void, Never>?>(nil)
 
-    private init(store: any CoordinationStore, zookeeper: ZooKeeperCoordinationStore?) {
+    private let sessionTimeoutMs: Int
+    private let logger: Logger?
+
+    private init(store: any CoordinationStore, zookeeper: ZooKeeperCoordinationStore?, sessionTimeoutMs: Int = 0, logger: Logger? = nil) {
         self.store = store
         self.zookeeper = zookeeper
+        self.sessionTimeoutMs = sessionTimeoutMs
+        self.logger = logger
     }
 
     static func open(config: BrokerConfig, logger: Logger) async throws -> BrokerCoordination {
@@ -38,7 +44,7 @@ final class BrokerCoordination: Sendable {
         }
         let zk = try await ZooKeeperCoordinationStore.connect(connect, sessionTimeoutMs: config.zookeeperSessionTimeoutMs,
                                                              connectionTimeoutMs: config.zookeeperConnectionTimeoutMs)
-        let coordination = BrokerCoordination(store: zk, zookeeper: zk)
+        let coordination = BrokerCoordination(store: zk, zookeeper: zk, sessionTimeoutMs: config.zookeeperSessionTimeoutMs, logger: logger)
         let states = zk.sessionStates()
         let task = Task { [weak coordination] in
             var expired = false
@@ -74,13 +80,26 @@ final class BrokerCoordination: Sendable {
             return
         }
         let path = "/brokers/ids/\(r.id)"
-        let epoch = Int64(Date().timeIntervalSince1970 * 1000)
-        do {
-            onRegistered.withLock { $0 }?(epoch)
-            try await zookeeper.registerEphemeral(path, data: ClusterMetadataStore.brokerJSON(r, timestampMs: epoch))
-        } catch CoordinationError.nodeExists {
-            await close()
-            throw ConfigError("broker.id \(r.id) is already registered by a live broker (\(path) in ZooKeeper at \(zookeeper.connectString)); stop that broker or choose another broker.id")
+        // A broker killed a moment ago still holds its registration until its session expires:
+        // wait that long before concluding that a live broker has this id.
+        let deadline = monotonicMillis() + Int64(sessionTimeoutMs) + 2000
+        var waited = false
+        while true {
+            let epoch = Int64(Date().timeIntervalSince1970 * 1000)
+            do {
+                onRegistered.withLock { $0 }?(epoch)
+                try await zookeeper.registerEphemeral(path, data: ClusterMetadataStore.brokerJSON(r, timestampMs: epoch))
+                break
+            } catch CoordinationError.nodeExists {
+                if monotonicMillis() < deadline {
+                    if !waited { logger?.notice("\(path) is held by another ZooKeeper session; waiting up to \(sessionTimeoutMs) ms for it to expire") }
+                    waited = true
+                    try await Task.sleep(for: .milliseconds(500))
+                    continue
+                }
+                await close()
+                throw ConfigError("broker.id \(r.id) is already registered by a live broker (\(path) in ZooKeeper at \(zookeeper.connectString)); stop that broker or choose another broker.id")
+            }
         }
         registered.withLock { $0 = r }
     }

@@ -228,6 +228,10 @@ public final class TopicManager: Sendable {
         if validateOnly { return }
         do {
             try await store.setTopicConfigs(name, configs)
+            if isCluster {
+                // Every broker re-reads the topic's configs (Kafka's config change notification).
+                try await store.notifyTopicConfigChange(name)
+            }
             if let record = try await store.topic(name) { try apply(record) }
         } catch { throw KafkaError.from(error) }
     }

@@ -139,7 +139,7 @@ struct FetchHandler: APIHandler {
                 let partition = try services.replicas.leaderPartition(TopicPartition(name, item.key.partition))
                 if let code = partition.checkLeaderEpoch(item.request.currentLeaderEpoch) { throw KafkaError(code) }
                 let log = partition.log
-                if replicaId >= 0 {
+                if replicaId >= 0, item.request.fetchOffset <= log.logEndOffset {
                     // A follower: its fetch offset is its log end; that may move the high watermark.
                     services.replicas.followerFetched(partition, replica: replicaId, fetchOffset: item.request.fetchOffset)
                 }
