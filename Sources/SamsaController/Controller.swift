@@ -287,6 +287,13 @@ public struct Controller: Sendable {
         }
         batch.addUpdateMetadata(brokers: Array(brokers.keys), allPartitions)
         triggerOnlinePartitionStateChange(batch: &batch)
+        // Kafka's ReplicaStateMachine.startup: replicas on brokers that are gone leave the ISR, so
+        // leaders do not wait for them (their high watermark would not move until the ISR shrank).
+        for tp in allPartitions where !(topics[tp.topic]!.deleting) && record(tp)!.state == .onlinePartition {
+            for r in record(tp)!.leadership.isr where brokers[r] == nil {
+                replicaOffline(ReplicaKey(tp.topic, tp.partition, r), batch: &batch, stopReplica: false)
+            }
+        }
         return batch.flush(self)
     }
 

@@ -145,9 +145,11 @@ public final class PartitionLog: Sendable {
         var batches: [(header: RecordBatchHeader, at: Int)] = []
         var reader = RecordBatchReader(records, allowsPartialTrailingBatch: true)
         do {
+            var position = 0
             while let batch = try reader.next() {
                 try batch.validate()
-                batches.append((batch.header, batch.bytes.readerIndex - records.readerIndex))
+                batches.append((batch.header, position))
+                position += batch.header.totalSize
             }
         } catch let e as RecordBatchError {
             throw StorageError.invalidBatch(e)
@@ -547,6 +549,8 @@ extension PartitionLog {
             var converted: [Int: ByteBuffer] = [:]
             do {
                 while var batch = try reader.next() {
+                    // Where the batch starts in `input` (a batch's `bytes` is a slice with its own indices).
+                    let at = input.readableBytes - reader.remaining.readableBytes - batch.bytes.readableBytes
                     guard batch.bytes.readableBytes <= config.maxMessageBytes else {
                         throw StorageError.messageTooLarge(size: batch.bytes.readableBytes, max: config.maxMessageBytes)
                     }
@@ -567,7 +571,7 @@ extension PartitionLog {
                         converted[batches.count] = bytes
                         batch = try RecordBatch(from: bytes)
                     }
-                    batches.append((batch.header, batch.bytes.readerIndex - input.readerIndex))
+                    batches.append((batch.header, at))
                     totalBytes += batch.bytes.readableBytes
                     recordCount += Int(batch.header.recordCount)
                 }

@@ -70,4 +70,15 @@ import Testing
         #expect(follower.leaderEpochCache == leader.leaderEpochCache)
         #expect(try segmentBytes(follower) == segmentBytes(leader))
     }
+
+    @Test func severalBatchesInOneProduceBufferAreEachWritten() throws {
+        // A produce request may carry several batches for one partition: each is written once, in order.
+        let log = try openLog(temporaryDirectory())
+        var records = makeBatch(2, prefix: "first")
+        var second = makeBatch(3, prefix: "second")
+        records.writeBuffer(&second)
+        let r = try appendAndCommit(log, records, epoch: 1)
+        #expect(r.firstOffset == 0 && r.lastOffset == 4)
+        #expect(try readAll(log).map(\.1) == ["first-0", "first-1", "second-0", "second-1", "second-2"])
+    }
 }

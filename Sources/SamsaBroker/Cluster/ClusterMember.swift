@@ -104,15 +104,17 @@ public final class ClusterMember: Sendable {
                 return  // already applied
             }
         }
+        let wasLeader = replicas.partition(tp)?.isLeader ?? false
         let partition = try replicas.getOrCreatePartition(tp, topicId: topicId, config: logConfig, leadership: leadership, minInsyncReplicas: minIsr)
         if ps.leader == brokerId {
             fetchers.remove([tp])
             partition.makeLeader(leadership, partitionEpoch: ps.partitionEpoch)
             logger.info("leading \(tp) at epoch \(ps.leaderEpoch)", metadata: ["isr": "\(ps.isr)", "log end": "\(partition.log.logEndOffset)",
                                                                              "high watermark": "\(partition.log.highWatermark)"])
-            leadershipListener.withLock { $0 }?(tp, true)
+            // Coordinators load a partition once, when it becomes theirs (a new epoch of the same
+            // leader keeps what is loaded).
+            if !wasLeader { leadershipListener.withLock { $0 }?(tp, true) }
         } else {
-            let wasLeader = partition.isLeader
             partition.makeFollower(leadership, partitionEpoch: ps.partitionEpoch)
             replicas.producePurgatory.leadershipLost(tp)
             if wasLeader { leadershipListener.withLock { $0 }?(tp, false) }

@@ -63,13 +63,20 @@ public final class Partition: Sendable {
     func makeLeader(_ leadership: PartitionLeadership, partitionEpoch: Int32, now: Int64 = monotonicMillis()) {
         let leo = log.logEndOffset
         state.withLock { s in
+            // A new epoch of the same leader (an ISR change by the controller) keeps what it knows of
+            // its followers, as Kafka does; a new leader starts with every follower unknown.
+            let wasLeader = s.leadership.leader == brokerId && !s.followers.isEmpty
+            if !wasLeader || s.leadership.leaderEpoch != leadership.leaderEpoch { s.leaderEpochStartOffset = leo }
             s.leadership = leadership
             s.partitionEpoch = partitionEpoch
             s.pendingIsr = nil
-            s.leaderEpochStartOffset = leo
             var followers: [Int32: ReplicaProgress] = [:]
             for r in leadership.replicas where r != brokerId {
-                followers[r] = ReplicaProgress(lastCaughtUpMs: leadership.isr.contains(r) ? now : 0)
+                if wasLeader, let known = s.followers[r] {
+                    followers[r] = known
+                } else {
+                    followers[r] = ReplicaProgress(lastCaughtUpMs: leadership.isr.contains(r) ? now : 0)
+                }
             }
             s.followers = followers
         }
