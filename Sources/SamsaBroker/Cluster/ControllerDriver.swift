@@ -300,6 +300,11 @@ public final class ControllerDriver: Sendable {
                 do { try await metadata.setAssignment(topic, replicas: replicas) } catch {
                     logger.error("cannot write the assignment of \(topic): \(error)")
                 }
+            case let .writeReassignment(topic, replicas, _, _):
+                // TODO(lead): store adding_replicas/removing_replicas too (until then a failover mid-reassignment keeps RS).
+                do { try await metadata.setAssignment(topic, replicas: replicas) } catch {
+                    logger.error("cannot write the assignment of \(topic): \(error)")
+                }
             case let .deleteTopicNodes(topic):
                 do { try await metadata.removeDeletedTopic(topic) } catch {
                     logger.error("cannot remove the nodes of deleted topic \(topic): \(error)")
