@@ -255,7 +255,8 @@ extension Controller {
             setReplicaState(key, .replicaDeletionSuccessful)
             setReplicaState(key, .nonExistentReplica)
         }
-        // The leader itself was removed (a replaced or cancelled reassignment had moved it there): elect again.
+        // The leader itself was removed (an election during the reassignment had picked an added replica, then the
+        // reassignment was replaced or cancelled): the partition is offline until the caller's next step elects.
         if !removed.isEmpty, record(tp)!.leadership.leader == noLeader, record(tp)!.state == .onlinePartition {
             update(tp) { $0.state = .offlinePartition }
         }

@@ -177,6 +177,28 @@ private func expandIsr(_ c: inout Controller, _ isr: [Int32]) -> (error: KafkaEr
         #expect(c.alterPartitionReassignments([m0: nil]).results == [m0: .noReassignmentInProgress])
     }
 
+    @Test func cancelWhileAnAddedReplicaLeads() throws {
+        var c = try makeCluster(brokers: 5)
+        _ = c.alterPartitionReassignments([m0: [4, 5, 3]])
+        #expect(c.leadership("m", 0)?.replicas == [4, 5, 3, 1, 2])
+        _ = expandIsr(&c, [1, 2, 3, 4])
+        // The leader dies: the offline election over RS picks the added replica 4.
+        _ = c.brokerGone(1)
+        #expect(c.leadership("m", 0)?.leader == 4)
+        let cancel = c.alterPartitionReassignments([m0: nil])
+        #expect(cancel.results == [m0: KafkaErrorCode.none])
+        // 4 leaves the ISR and the leadership; the reassignment election over ORS picks 3.
+        let l = c.leadership("m", 0)!
+        #expect(l.replicas == [3, 1, 2])
+        #expect(l.leader == 3)
+        #expect(l.isr == [2, 3])
+        #expect(c.partitionState("m", 0) == .onlinePartition)
+        for b: Int32 in [4, 5] { #expect(stopReplicas(cancel.actions, to: b).map(\.deletePartition) == [false, true]) }
+        for b: Int32 in [2, 3] { #expect(leaderAndIsr(cancel.actions, to: b).last?.leader == 3) }
+        #expect(sends(cancel.actions).allSatisfy { $0.broker != 1 })
+        expectFenced(cancel.actions, c)
+    }
+
     @Test func aNewTargetReplacesTheOngoingReassignment() throws {
         var c = try makeCluster(brokers: 5)
         _ = c.alterPartitionReassignments([m0: [3, 4, 5]])
