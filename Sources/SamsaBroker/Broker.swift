@@ -115,7 +115,13 @@ public final class Broker: Sendable {
         try await coordination.register(BrokerRegistration(id: brokerId, host: advertised.host, port: Int32(advertised.port), rack: config.rack), metadata: metadataStore)
         cache.setCluster(id: clusterId, controllerId: cluster == nil ? brokerId : -1, brokers: try await metadataStore.brokers())
         // A single node leads everything it holds; in a cluster, the controller's LeaderAndIsr says.
-        if cluster == nil { for record in records { try topics.apply(record) } }
+        if cluster == nil {
+            for record in records { try topics.apply(record) }
+        } else {
+            // Until the controller's UpdateMetadata arrives, clients see the topics as ZooKeeper
+            // last recorded them (rather than none).
+            for record in records { cache.put(record) }
+        }
         let known = Set(records.flatMap { r in r.replicas.indices.map { TopicPartition(r.name, Int32($0)) } })
         for stray in logManager.partitions where !known.contains(stray) {
             logger.warning("partition folder \(stray.directoryName) belongs to no known topic; it is kept but not served")

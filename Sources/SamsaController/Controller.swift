@@ -96,6 +96,8 @@ public struct Controller: Sendable {
     public private(set) var shuttingDown: Set<Int32> = []
     var topics: [String: TopicInfo] = [:]
     public private(set) var replicaStates: [ReplicaKey: ReplicaState] = [:]
+    /// Partitions being reassigned (see Controller+Reassignment.swift); RS itself is `leadership.replicas`.
+    var reassignments: [TopicPartitionKey: PartitionReassignment] = [:]
 
     public init(controllerId: Int32, epoch: Int32, config: ControllerConfig = ControllerConfig(),
                 brokers: [LiveBroker], topics: [LoadedTopic]) {
@@ -294,6 +296,7 @@ public struct Controller: Sendable {
                 replicaOffline(ReplicaKey(tp.topic, tp.partition, r), batch: &batch, stopReplica: false)
             }
         }
+        resumeReassignments(batch: &batch)
         return batch.flush(self)
     }
 
@@ -450,6 +453,7 @@ public struct Controller: Sendable {
         guard isActive else { return (.notController, []) }
         guard topics[name] != nil, !topics[name]!.deleting else { return (.unknownTopicOrPartition, []) }
         topics[name]!.deleting = true
+        dropReassignments(ofTopic: name)
         var batch = RequestBatch()
         let parts = allPartitions.filter { $0.topic == name }
         for tp in parts {
@@ -523,6 +527,7 @@ public struct Controller: Sendable {
             results.append(AlterPartitionResult(topic: item.topic, partition: item.partition, error: .none,
                                                 leadership: after.leadership, partitionEpoch: after.version))
         }
+        completeReassignments(items.map { TopicPartitionKey($0.topic, $0.partition) }, batch: &batch)
         return (.none, results, batch.flush(self))
     }
 

@@ -14,6 +14,10 @@ public enum ControllerEvent: Sendable, Equatable {
     case controlledShutdown(brokerId: Int32, brokerEpoch: Int64)
     case preferredLeaderImbalanceCheck
     case electLeaders(ElectionType, [TopicPartitionKey])
+    /// AlterPartitionReassignments: a target replica list per partition, nil to cancel.
+    case alterPartitionReassignments([TopicPartitionKey: [Int32]?])
+    /// ListPartitionReassignments: the given partitions, nil for every ongoing reassignment.
+    case listPartitionReassignments([TopicPartitionKey]?)
     /// A conditional write failed or `/controller` changed hands: resign.
     case controllerMoved
 }
@@ -25,6 +29,8 @@ public struct ControllerOutput: Sendable, Equatable {
         case alterPartition(error: KafkaErrorCode, results: [AlterPartitionResult])
         case controlledShutdown(error: KafkaErrorCode, remaining: [TopicPartitionKey])
         case electLeaders([TopicPartitionKey: KafkaErrorCode])
+        case reassignments([TopicPartitionKey: KafkaErrorCode])
+        case ongoingReassignments([TopicPartitionKey: PartitionReassignment])
     }
     public var actions: [ControllerAction]
     public var reply: Reply?
@@ -65,6 +71,13 @@ extension Controller {
         case .electLeaders(let type, let partitions):
             let r = electLeaders(type, partitions: partitions)
             return ControllerOutput(actions: r.actions, reply: .electLeaders(r.results))
+        case .alterPartitionReassignments(let requested):
+            let r = alterPartitionReassignments(requested)
+            return ControllerOutput(actions: r.actions, reply: .reassignments(r.results))
+        case .listPartitionReassignments(let partitions):
+            let r = listPartitionReassignments(partitions)
+            if r.error != .none { return ControllerOutput(actions: [], reply: .error(r.error, message: nil)) }
+            return ControllerOutput(actions: [], reply: .ongoingReassignments(r.reassignments))
         case .controllerMoved:
             resign()
             return ControllerOutput(actions: [], reply: nil)

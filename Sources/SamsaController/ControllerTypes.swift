@@ -150,6 +150,10 @@ public enum ControllerAction: Sendable, Equatable {
     case writePartitionState(topic: String, leadership: PartitionLeadership, expectedVersion: Int32)
     /// Write the topic's replica assignment (`/brokers/topics/<t>`).
     case writeAssignment(topic: String, replicas: [[Int32]])
+    /// Write the topic's whole assignment (`/brokers/topics/<t>`) with Kafka's `adding_replicas` and
+    /// `removing_replicas` (by partition; empty maps when no reassignment is left). Written during partition
+    /// reassignments, so that a new controller can resume them (`Controller.restoreReassignments`).
+    case writeReassignment(topic: String, replicas: [[Int32]], adding: [Int32: [Int32]], removing: [Int32: [Int32]])
     /// Remove the topic's nodes (its deletion finished on every replica).
     case deleteTopicNodes(topic: String)
     case send(broker: Int32, BrokerRequest)

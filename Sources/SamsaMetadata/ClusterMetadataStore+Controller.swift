@@ -65,6 +65,12 @@ extension ClusterMetadataStore {
 
     /// A topic with each partition's state-node version (-1: no state node yet, a new partition).
     public func topicWithVersions(_ name: String) async throws -> (record: TopicRecord, versions: [Int32])? {
+        try await topicWithReassignments(name).map { ($0.record, $0.versions) }
+    }
+
+    /// As `topicWithVersions`, with the reassignments in progress (partition → adding, removing replicas).
+    public func topicWithReassignments(_ name: String) async throws
+        -> (record: TopicRecord, versions: [Int32], reassigning: [Int32: (adding: [Int32], removing: [Int32])])? {
         let path = "/brokers/topics/\(name)"
         guard let node = try await store.get(path) else { return nil }
         let z = try Self.decode(TopicZNode.self, node.data, path: path)
@@ -85,7 +91,12 @@ extension ClusterMetadataStore {
         var configs: [String: String] = [:]
         let configPath = "/config/topics/\(name)"
         if let c = try await store.get(configPath) { configs = try Self.decode(ConfigZNode.self, c.data, path: configPath).config }
-        return (TopicRecord(name: name, topicId: id, configs: configs, partitions: partitions), versions)
+        var reassigning: [Int32: (adding: [Int32], removing: [Int32])] = [:]
+        for key in Set(z.adding_replicas.keys).union(z.removing_replicas.keys) {
+            guard let p = Int32(key) else { continue }
+            reassigning[p] = (z.adding_replicas[key] ?? [], z.removing_replicas[key] ?? [])
+        }
+        return (TopicRecord(name: name, topicId: id, configs: configs, partitions: partitions), versions, reassigning)
     }
 
     /// Writes a partition's state if its node is at `expectedVersion` (-1: creates it). Throws `badVersion`
@@ -101,12 +112,14 @@ extension ClusterMetadataStore {
         return try await store.set(path, data: data, expectedVersion: expectedVersion)
     }
 
-    /// Replaces a topic's replica assignment, keeping its id.
-    public func setAssignment(_ topic: String, replicas: [[Int32]]) async throws {
+    /// Replaces a topic's replica assignment (and the reassignments in progress), keeping its id.
+    public func setAssignment(_ topic: String, replicas: [[Int32]], adding: [Int32: [Int32]] = [:], removing: [Int32: [Int32]] = [:]) async throws {
         let path = "/brokers/topics/\(topic)"
         guard let node = try await store.get(path) else { throw CoordinationError.noNode(path) }
         var z = try Self.decode(TopicZNode.self, node.data, path: path)
         z.partitions = Self.assignmentMap(replicas)
+        z.adding_replicas = Dictionary(uniqueKeysWithValues: adding.map { (String($0.key), $0.value) })
+        z.removing_replicas = Dictionary(uniqueKeysWithValues: removing.map { (String($0.key), $0.value) })
         try await store.set(path, data: try Self.encode(z), expectedVersion: node.version)
     }
 

@@ -98,6 +98,21 @@ public struct ClusterMetadataStore: Sendable {
         var partitions: [String: [Int32]]
         var adding_replicas: [String: [Int32]] = [:]
         var removing_replicas: [String: [Int32]] = [:]
+
+        init(topic_id: String, partitions: [String: [Int32]]) {
+            self.topic_id = topic_id
+            self.partitions = partitions
+        }
+
+        /// Older writers leave out the reassignment fields (and the version).
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            version = try c.decodeIfPresent(Int.self, forKey: .version) ?? 1
+            topic_id = try c.decode(String.self, forKey: .topic_id)
+            partitions = try c.decode([String: [Int32]].self, forKey: .partitions)
+            adding_replicas = try c.decodeIfPresent([String: [Int32]].self, forKey: .adding_replicas) ?? [:]
+            removing_replicas = try c.decodeIfPresent([String: [Int32]].self, forKey: .removing_replicas) ?? [:]
+        }
     }
 
     struct ConfigZNode: Codable {

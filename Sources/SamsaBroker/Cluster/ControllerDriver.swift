@@ -168,13 +168,18 @@ public final class ControllerDriver: Sendable {
         let registered = try await metadata.brokersWithEpochs()
         var loaded: [LoadedTopic] = []
         var ids: [String: KafkaUUID] = [:]
+        var reassignments: [TopicPartitionKey: PartitionReassignment] = [:]
         for name in try await metadata.topicNames() {
-            guard let (record, versions) = try await metadata.topicWithVersions(name) else { continue }
+            guard let (record, versions, reassigning) = try await metadata.topicWithReassignments(name) else { continue }
             ids[name] = record.topicId
+            for (p, r) in reassigning where Int(p) < record.partitions.count {
+                reassignments[TopicPartitionKey(name, p)] = PartitionReassignment(replicas: record.partitions[Int(p)].replicas, adding: r.adding, removing: r.removing)
+            }
             loaded.append(LoadedTopic(name: name, configs: record.configs, partitions: Array(zip(record.partitions, versions)).map { ($0.0, $0.1) }))
         }
-        let controller = Controller(controllerId: brokerId, epoch: epoch, config: controllerConfig,
+        var controller = Controller(controllerId: brokerId, epoch: epoch, config: controllerConfig,
                                     brokers: registered.map { LiveBroker(id: $0.broker.id, epoch: $0.epoch, rack: $0.broker.rack) }, topics: loaded)
+        if !reassignments.isEmpty { controller.restoreReassignments(reassignments) }
         var active = Active(controller: controller, registrations: Dictionary(uniqueKeysWithValues: registered.map { ($0.broker.id, $0.broker) }), topicIds: ids)
         for name in ids.keys { active.watches[name] = watchTopic(name) }
         let registrations = active.registrations
@@ -298,6 +303,11 @@ public final class ControllerDriver: Sendable {
                 }
             case let .writeAssignment(topic, replicas):
                 do { try await metadata.setAssignment(topic, replicas: replicas) } catch {
+                    logger.error("cannot write the assignment of \(topic): \(error)")
+                }
+            case let .writeReassignment(topic, replicas, adding, removing):
+                // Kafka's adding_replicas / removing_replicas: a new controller resumes the move.
+                do { try await metadata.setAssignment(topic, replicas: replicas, adding: adding, removing: removing) } catch {
                     logger.error("cannot write the assignment of \(topic): \(error)")
                 }
             case let .deleteTopicNodes(topic):

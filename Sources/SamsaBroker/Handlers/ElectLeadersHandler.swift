@@ -12,12 +12,9 @@ struct ElectLeadersHandler: APIHandler {
 
     func handle(_ request: ElectLeadersRequest, context: RequestContext) -> HandlerOutcome<ElectLeadersResponse> {
         let type: ElectionType = request.electionType == 1 ? .unclean : .preferred
-        var partitions: [TopicPartitionKey]
-        if let topics = request.topicPartitions {
-            partitions = topics.flatMap { t in t.partitions.map { TopicPartitionKey(t.topic, $0) } }
-        } else {
-            partitions = services.cache.snapshot.topics.values.flatMap { t in t.partitions.map { TopicPartitionKey(t.name, $0.partition) } }
-        }
+        let partitions: [TopicPartitionKey] = request.topicPartitions.map { topics in
+            topics.flatMap { t in t.partitions.map { TopicPartitionKey(t.topic, $0) } }
+        } ?? services.cache.snapshot.topics.values.flatMap { t in t.partitions.map { TopicPartitionKey(t.name, $0.partition) } }
         let controller = self.controller
         let version = context.apiVersion
         return .later(context.eventLoop.makeFutureWithTask {

@@ -40,6 +40,8 @@ func registerClusterHandlers(_ registry: inout HandlerRegistry, cluster: Cluster
     registry.register(AlterPartitionHandler(controller: controller))
     registry.register(ControlledShutdownHandler(controller: controller))
     registry.register(ElectLeadersHandler(controller: controller, services: services))
+    registry.register(AlterPartitionReassignmentsHandler(controller: controller))
+    registry.register(ListPartitionReassignmentsHandler(controller: controller))
     registerApiVersions(&registry)
 }
 
