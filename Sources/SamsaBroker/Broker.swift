@@ -145,6 +145,13 @@ public final class Broker: Sendable {
         }
         controller?.start()
         if let zk = coordination.zookeeper { cluster?.watchConfigChanges(zk) }
+        if let cluster {
+            // Report "started" once the controller has told this broker what it leads and follows.
+            let waitMs = Int64(config.zookeeperSessionTimeoutMs) + 5000
+            if !(await cluster.waitForControllerMetadata(timeoutMs: waitMs)) {
+                logger.warning("no metadata from the controller after \(waitMs) ms; serving what ZooKeeper recorded until it comes")
+            }
+        }
         let maintenance = NIOThreadPool(numberOfThreads: 1)
         maintenance.start()
         let broker = Broker(config: config, services: services, groups: groups, boundPort: port, logManager: logManager, group: group,

@@ -286,6 +286,12 @@ public struct Controller: Sendable {
             let state: PartitionState = rec.version < 0 ? .newPartition
                 : (liveBrokerIds.contains(rec.leadership.leader) ? .onlinePartition : .offlinePartition)
             update(tp) { $0.state = state }
+            // Kafka's ReplicaStateMachine.startup: every live replica of an online partition is told
+            // its state again (a broker that restarted while there was no controller learns it here;
+            // the others see the epoch they have and keep going).
+            if state == .onlinePartition, !(topics[tp.topic]?.deleting ?? false) {
+                batch.addLeaderAndIsr(brokers: rec.leadership.replicas.filter { brokers[$0] != nil }, tp)
+            }
         }
         batch.addUpdateMetadata(brokers: Array(brokers.keys), allPartitions)
         triggerOnlinePartitionStateChange(batch: &batch)

@@ -136,9 +136,23 @@ public final class ClusterMember: Sendable {
 
     // MARK: UpdateMetadata
 
+    private let metadataReceived = Atomic<Bool>(false)
+
+    /// Waits (up to `timeoutMs`) for the controller's first UpdateMetadata: by then the LeaderAndIsr
+    /// sent before it has been applied too, so this broker serves its partitions.
+    func waitForControllerMetadata(timeoutMs: Int64) async -> Bool {
+        let deadline = monotonicMillis() + timeoutMs
+        while !metadataReceived.load(ordering: .acquiring) {
+            if monotonicMillis() >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
     func updateMetadata(_ request: UpdateMetadataRequest) async -> UpdateMetadataResponse {
         let code = admit(request.controllerEpoch, brokerEpoch: request.brokerEpoch)
         guard code == .none else { return UpdateMetadataResponse(errorCode: code.rawValue) }
+        defer { metadataReceived.store(true, ordering: .releasing) }
         let brokers = request.liveBrokers.map { b -> BrokerRegistration in
             let endpoint = b.endpoints.first
             return BrokerRegistration(id: b.id, host: endpoint?.host ?? b.v0Host, port: endpoint?.port ?? b.v0Port, rack: b.rack)
