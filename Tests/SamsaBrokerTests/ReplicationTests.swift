@@ -64,7 +64,7 @@ import Testing
         let purgatory = ProducePurgatory()
         let tp = TopicPartition("t", 0)
         let results = Mutex<[String: KafkaErrorCode]>([:])
-        func watch(_ name: String, _ offset: Int64, hw: Int64, timeoutMs: Int64 = 10_000) {
+        func watch(_ name: String, _ offset: Int64, hw: Int64, timeoutMs: Int64 = 600_000) {
             purgatory.watch(tp, lastOffset: offset, timeoutMs: timeoutMs, on: loop, currentHighWatermark: { hw }) { code in
                 results.withLock { $0[name] = code }
             }
@@ -77,7 +77,7 @@ import Testing
         purgatory.highWatermarkMoved(tp, to: 10)
         #expect(results.withLock { $0["low"] } == KafkaErrorCode.none)
         #expect(results.withLock { $0["high"] } == nil)
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(eventually(30) { results.withLock { $0["timeout"] } != nil })
         #expect(results.withLock { $0["timeout"] } == .requestTimedOut)
         purgatory.leadershipLost(tp)
         #expect(results.withLock { $0["high"] } == .notLeaderOrFollower)
