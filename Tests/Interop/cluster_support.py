@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from samsa_interop import REPO, Broker, confluent_admin, wait_until
+from samsa_interop import REPO, Broker, wait_until
 
 ZK_SCRIPT = str(REPO / "scripts" / "zookeeper.sh")
 CHROOT = "/samsa"
@@ -137,9 +137,12 @@ class Cluster:
     # ---- clients ---------------------------------------------------------------------------------
 
     def admin(self):
-        """A confluent-kafka AdminClient on every broker (one per cluster, made on first use)."""
+        """A confluent-kafka AdminClient on every broker (one per cluster, made on first use). Its
+        Metadata requests never auto-create a topic (librdkafka's producer-side default would), so
+        asking about a topic that does not exist yet does not create it."""
         if self._admin is None:
-            self._admin = confluent_admin(self.bootstrap)
+            from confluent_kafka.admin import AdminClient
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "allow.auto.create.topics": False})
         return self._admin
 
     def describe_cluster(self, timeout: float = 10.0):
@@ -154,15 +157,22 @@ class Cluster:
     def wait_for_brokers(self, ids: set[int], timeout: float = 60.0, exact: bool = True):
         """Until DescribeCluster lists `ids` (exactly, or at least with exact=False) and names a
         live controller."""
+        seen = []
+
         def ok():
             try:
                 controller, nodes, _ = self.describe_cluster(timeout=5)
-            except Exception:  # noqa: BLE001 - retried until the deadline
+            except Exception as e:  # noqa: BLE001 - retried until the deadline
+                seen[:] = [f"DescribeCluster failed: {e}"]
                 return False
+            seen[:] = [f"DescribeCluster: brokers {sorted(nodes)}, controller {controller}"]
             listed = nodes == set(ids) if exact else set(ids) <= nodes
             return listed and controller in self.running_ids()
-        wait_until(ok, timeout=timeout, interval=0.25,
-                   message=f"brokers {sorted(ids)} registered{' (exactly)' if exact else ''} with a live controller")
+        try:
+            wait_until(ok, timeout=timeout, interval=0.25,
+                       message=f"brokers {sorted(ids)} registered{' (exactly)' if exact else ''} with a live controller")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; running: {sorted(self.running_ids())}; last {seen[0] if seen else '-'}") from None
 
     def partitions(self, topic: str, timeout: float = 10.0) -> dict[int, dict]:
         """{partition: {"leader": id or -1, "replicas": [ids], "isr": [ids], "error": KafkaError or None}}
@@ -287,9 +297,9 @@ def batch_leader_epoch(raw: bytes) -> int:
     return struct.unpack_from(">i", raw, 12)[0]
 
 
-def zk_get(cluster: Cluster, path: str) -> str:
-    """The data of a znode under the chroot, as Debian's zkCli.sh prints it (its last line); a
-    ConnectionLoss of the JVM client on a loaded machine is retried."""
+def zk_get(cluster: Cluster, path: str) -> str | None:
+    """The data of a znode under the chroot, as Debian's zkCli.sh prints it (its last line), None
+    when there is no such znode; a ConnectionLoss of the JVM client on a loaded machine is retried."""
     out = None
     for _ in range(5):
         out = subprocess.run([ZK_SCRIPT, "cli", str(cluster.zk_dir), "get", CHROOT + path], stdout=subprocess.PIPE,
@@ -297,5 +307,8 @@ def zk_get(cluster: Cluster, path: str) -> str:
         if b"ConnectionLoss" not in out.stdout + out.stderr:
             break
         time.sleep(1)
+    if b"Node does not exist" in out.stdout + out.stderr or b"NoNode" in out.stdout + out.stderr:
+        return None
+    assert out.returncode == 0, f"zkCli.sh get {CHROOT + path}: {out.stderr.decode()[-500:]}"
     lines = out.stdout.decode().strip().splitlines()
     return lines[-1] if lines else ""
