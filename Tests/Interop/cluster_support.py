@@ -239,17 +239,25 @@ class Cluster:
         return wait_until(ok, timeout=timeout, interval=0.25,
                           message=f"{topic}: every replica in the ISR" + (" and preferred leaders" if preferred_leaders else ""))
 
-    def wait_back_in_every_isr(self, broker_id: int, timeout: float = 60.0):
-        """Until broker_id is in the ISR of every partition (of every topic) it is a replica of."""
+    def wait_back_in_every_isr(self, broker_id: int, timeout: float = 60.0, topics: list[str] | None = None):
+        """Until broker_id is in the ISR of every partition it is a replica of (of every topic, or of
+        `topics`)."""
+        lagging: list[str] = ["no metadata yet"]
+
         def ok():
             try:
                 md = self.admin().list_topics(timeout=10)
-            except Exception:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001
+                lagging[:] = [f"Metadata failed: {e}"]
                 return False
-            lagging = [f"{t.topic}-{p.id}" for t in md.topics.values() for p in t.partitions.values()
-                       if broker_id in p.replicas and broker_id not in p.isrs]
-            return not lagging and md.topics
-        wait_until(ok, timeout=timeout, interval=0.25, message=f"broker {broker_id} back in every ISR")
+            lagging[:] = [f"{t.topic}-{p.id} (leader {p.leader}, replicas {list(p.replicas)}, ISR {list(p.isrs)})"
+                          for t in md.topics.values() if topics is None or t.topic in topics
+                          for p in t.partitions.values() if broker_id in p.replicas and broker_id not in p.isrs]
+            return not lagging and bool(md.topics)
+        try:
+            wait_until(ok, timeout=timeout, interval=0.25, message=f"broker {broker_id} back in every ISR")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; {len(lagging)} partitions without it: {lagging[:10]}") from None
 
     def create_topic(self, name: str, partitions: int = 1, replication_factor: int = 3,
                      config: dict[str, str] | None = None, timeout: float = 60.0) -> dict[int, dict]:

@@ -169,6 +169,9 @@ def test_acks_all_producer_survives_leader_sigkill(healthy):
     c.wait_fully_replicated(HA_TOPIC, timeout=90)
     c.wait_fully_replicated(HA_TOPIC, preferred_leaders=True, timeout=45)
     assert all(c.leader_of(HA_TOPIC, p) == victim for p in preferred)
+    # Led by the broker that crashed, the partitions still hold every acknowledged record.
+    total = check_exactly_once_in_order(c, HA_TOPIC, HA_PARTITIONS, acked)
+    assert total == HA_RECORDS, f"read {total} records from the restored leaders, produced {HA_RECORDS}"
     print(f"CL1: {HA_RECORDS} records in {elapsed:.1f} s; broker {victim} killed after {killed_at} sent, "
           f"partition 0 failed over to {new_leader} and back")
 
@@ -189,6 +192,10 @@ def test_replicas_are_byte_identical(healthy):
         _, high = watermarks(c.bootstrap, HA_TOPIC, p)
         total += high
         replicas = {b: c.replica_batch_index(HA_TOPIC, p, b, high) for b in info["replicas"]}
+        summary = {b: (f"{len(bs)} batches, offsets {bs[0][0] if bs else '-'}..{bs[-1][1] if bs else '-'}, "
+                       f"segment bytes {sum(f.stat().st_size for f in c.broker(b).partition_dir(HA_TOPIC, p).glob('*.log'))}")
+                   for b, bs in replicas.items()}
+        print(f"CL2: {HA_TOPIC}-{p} high watermark {high}, leader {info['leader']}: {summary}")
         for b, batches in replicas.items():
             assert batches, f"{HA_TOPIC}-{p}: broker {b} holds no batch below the high watermark {high}"
             # Contiguous from offset 0 to the high watermark.
@@ -196,7 +203,7 @@ def test_replicas_are_byte_identical(healthy):
             gaps = [(x[1], y[0]) for x, y in zip(batches, batches[1:]) if y[0] != x[1] + 1]
             assert not gaps, f"{HA_TOPIC}-{p} on broker {b}: offset gaps between batches {gaps[:5]}"
             assert batches[-1][1] == high - 1, \
-                f"{HA_TOPIC}-{p} on broker {b}: last batch ends at {batches[-1][1]}, high watermark {high}"
+                f"{HA_TOPIC}-{p} on broker {b}: last batch ends at {batches[-1][1]}, high watermark {high}; replicas: {summary}"
         leader = info["leader"]
         reference = [raw for _, _, raw in replicas[leader]]
         for b, batches in replicas.items():
@@ -301,6 +308,13 @@ def test_controller_failover(healthy):
     assert new != old
     assert json.loads(zk_get(c, "/controller"))["brokerid"] == new
     assert int(zk_get(c, "/controller_epoch")) == epoch + 1
+    # `samsa cluster info` lists the dead broker as offline (it is still a replica of earlier topics).
+    info = samsa_cli(c.bootstrap, "cluster", "info").stdout.decode()
+    head, _, rest = info.partition("\n\n")
+    assert f"CONTROLLER {new}" in head.splitlines(), info
+    table = rest.split("\n\n")[0].strip("\n")
+    statuses = {r.get("ID", r.get("BROKER")): r.get("STATUS") for r in parse_table(table)}
+    assert statuses.get(str(old)) in ("offline", None) and statuses.get(str(new)) in ("live", None), info
 
     # Two live brokers: RF 3 is refused, RF 2 is created on the live ones.
     fut = c.admin().create_topics([NewTopic("after-failover-rf3", num_partitions=1, replication_factor=3)],
@@ -314,7 +328,9 @@ def test_controller_failover(healthy):
     # The old controller comes back as an ordinary broker; RF 3 works again.
     c.start(old)
     c.wait_for_brokers(set(c.ids))
-    assert c.controller_id() == new
+    # Every broker learns who the controller is: ask until the answer settles, which must be `new`.
+    wait_until(lambda: c.controller_id() == new, timeout=15, interval=0.25,
+               message=f"broker {new} still the controller after broker {old} came back")
     c.create_topic("after-return", partitions=3, replication_factor=3)
     assert int(zk_get(c, "/controller_epoch")) == epoch + 1
 
@@ -593,7 +609,7 @@ def test_group_keeps_offsets_when_coordinator_dies(healthy, tmp_path):
     assert confluent.proc.returncode == 0, confluent.stderr_path.read_text(errors="replace")[-2000:]
 
     c.start(coordinator)
-    c.wait_back_in_every_isr(coordinator, timeout=90)
+    c.wait_back_in_every_isr(coordinator, timeout=90, topics=[topic, "__consumer_offsets"])
 
 
 # ============================================================================================
@@ -648,7 +664,8 @@ def cluster_view_samsa(c: Cluster, topic: str) -> dict:
     assert len(tables) == 1, f"no single broker table (HOST, PORT columns) in {text!r}"
     rows = parse_table(tables[0].strip("\n"))
     id_col = "BROKER" if "BROKER" in rows[0] else "ID"
-    brokers = sorted((int(r[id_col]), r["HOST"], int(r["PORT"])) for r in rows)
+    # Registered brokers ("live"); brokers only named as replicas are listed as "offline".
+    brokers = sorted((int(r[id_col]), r["HOST"], int(r["PORT"])) for r in rows if r.get("STATUS", "live") == "live")
     described = samsa_cli(c.bootstrap, "topic", "describe", topic)
     assert described.returncode == 0, described.stderr.decode()
     blocks = described.stdout.decode().split("\n\n")
@@ -689,5 +706,10 @@ def test_tools_show_the_same_cluster(healthy):
                     "\n".join(f"{k}: {v}" for k, v in last.items()))
     ref = last["confluent"]
     assert ref["controller"] in c.ids
+    # Nothing needs attention: `cluster info` lists no under-replicated or offline partition.
+    info = samsa_cli(c.bootstrap, "cluster", "info").stdout.decode()
+    for title in ("UNDER-REPLICATED PARTITIONS", "OFFLINE PARTITIONS"):
+        if title in info:
+            assert f"{title}\nnone" in info, info
     for p, (leader, replicas, isr) in ref["partitions"].items():
         assert sorted(replicas) == list(c.ids) and isr == sorted(replicas) and leader == replicas[0], (p, leader, replicas, isr)
