@@ -145,9 +145,19 @@ class Cluster:
             self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "allow.auto.create.topics": False})
         return self._admin
 
+    def fresh_admin(self):
+        """A new confluent-kafka AdminClient on the running brokers, for requests librdkafka sends to
+        the controller (DescribeCluster, CreateTopics): a long-lived client keeps sending them to
+        the controller its last Metadata named and waits for a dead one until its next metadata
+        refresh. Keep a reference until the result is in (a collected client abandons its futures)."""
+        from confluent_kafka.admin import AdminClient
+        return AdminClient({"bootstrap.servers": self.bootstrap_running() or self.bootstrap,
+                            "allow.auto.create.topics": False})
+
     def describe_cluster(self, timeout: float = 10.0):
         """DescribeCluster through confluent-kafka: (controller id or -1, {broker ids}, cluster id)."""
-        res = self.admin().describe_cluster(request_timeout=timeout).result(timeout=timeout + 5)
+        admin = self.fresh_admin()
+        res = admin.describe_cluster(request_timeout=timeout).result(timeout=timeout + 5)
         controller = res.controller.id if res.controller is not None else -1
         return controller, {n.id for n in res.nodes}, res.cluster_id
 
@@ -264,7 +274,8 @@ class Cluster:
         """CreateTopics through confluent-kafka; waits until every partition has a leader and every
         replica in the ISR. Returns the partitions as `partitions()` does."""
         from confluent_kafka.admin import NewTopic
-        fut = self.admin().create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
+        admin = self.fresh_admin()
+        fut = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
                                                    config=config or {})], operation_timeout=30, request_timeout=40)
         fut[name].result(timeout=60)
         parts = self.wait_fully_replicated(name, timeout=timeout)
