@@ -137,20 +137,25 @@ def test_acks_all_producer_survives_leader_sigkill(healthy):
     killed_at = None
     n = 0
     started = time.monotonic()
-    while n < HA_RECORDS:
-        if killed_at is None and len(acked) >= kill_after:
-            c.kill(victim)
-            killed_at = n
-        if n - len(acked) - len(failed) >= window:
-            producer.poll(0.01)
-            continue
-        try:
-            producer.produce(HA_TOPIC, key=f"key-{n % 997}".encode(), value=str(n).encode(), on_delivery=on_delivery)
-            n += 1
-        except BufferError:
-            producer.poll(0.05)
-        producer.poll(0)
-    remaining = producer.flush(180)
+    try:
+        while n < HA_RECORDS:
+            if killed_at is None and len(acked) >= kill_after:
+                c.kill(victim)
+                killed_at = n
+            if n - len(acked) - len(failed) >= window:
+                producer.poll(0.01)
+                continue
+            try:
+                producer.produce(HA_TOPIC, key=f"key-{n % 997}".encode(), value=str(n).encode(), on_delivery=on_delivery)
+                n += 1
+            except BufferError:
+                producer.poll(0.05)
+            producer.poll(0)
+        remaining = producer.flush(180)
+    except:  # noqa: E722 - a fatal producer error: confluent-kafka raises a KafkaError, no BaseException
+        e = sys.exc_info()[1]
+        pytest.fail(f"the idempotent producer failed after {n} records sent, {len(acked)} acknowledged "
+                    f"(leader {victim} killed after {killed_at} sent): {type(e).__name__}: {e}")
     elapsed = time.monotonic() - started
     assert killed_at is not None and killed_at < HA_RECORDS - window, f"leader killed after {killed_at} records were sent"
     assert remaining == 0, f"{remaining} records still undelivered 180 s after the last produce"
@@ -356,6 +361,7 @@ class LoadProducer(threading.Thread):
         self.ack_times: dict[int, list[float]] = {p: [] for p in range(partitions)}
         self.halt = threading.Event()
         self.remaining = None
+        self.fatal: str | None = None  # an exception out of produce/poll/flush (e.g. a fatal idempotence error)
 
     def _cb(self, err, msg):
         n = int(msg.value())
@@ -367,14 +373,19 @@ class LoadProducer(threading.Thread):
 
     def run(self):
         n = 0
-        while not self.halt.is_set():
-            try:
-                self.producer.produce(self.topic, value=str(n).encode(), partition=n % self.partitions, on_delivery=self._cb)
-                n += 1
-            except BufferError:
-                pass
-            self.producer.poll(0.001)
-        self.remaining = self.producer.flush(90)
+        try:
+            while not self.halt.is_set():
+                try:
+                    self.producer.produce(self.topic, value=str(n).encode(), partition=n % self.partitions,
+                                          on_delivery=self._cb)
+                    n += 1
+                except BufferError:
+                    pass
+                self.producer.poll(0.001)
+            self.remaining = self.producer.flush(90)
+        except:  # noqa: E722 - confluent-kafka raises a KafkaError (no BaseException) on a fatal error
+            e = sys.exc_info()[1]
+            self.fatal = f"{type(e).__name__}: {e} (after {n} records produced)"
 
     def longest_gap(self, since: float) -> tuple[float, int]:
         """(seconds, partition): the longest time between two acknowledgements on one partition
@@ -404,11 +415,13 @@ def test_rolling_restart_under_load(healthy):
             assert code == 0, f"broker {b} exited with {code} after SIGTERM"
             c.start(b)
             c.wait_back_in_every_isr(b, timeout=90)
+            assert load.fatal is None, f"the producer failed during the restart of broker {b}: {load.fatal}"
         rolling_secs = time.monotonic() - rolling_since
         time.sleep(2)
     finally:
         load.halt.set()
         load.join(120)
+    assert load.fatal is None, f"the producer failed during the rolling restart: {load.fatal}"
     assert load.remaining == 0, f"{load.remaining} records undelivered 90 s after the load stopped"
     assert not load.failed, f"{len(load.failed)} failed deliveries during the rolling restart, e.g. {load.failed[:5]}"
     check_exactly_once_in_order(c, topic, partitions, load.acked)
