@@ -13,7 +13,8 @@
 #   scripts/cluster.sh bootstrap DIR       print the bootstrap string (127.0.0.1:p1,127.0.0.1:p2,...)
 #   scripts/cluster.sh kill DIR --broker ID          SIGKILL one broker (a crash)
 #   scripts/cluster.sh stop-broker DIR --broker ID   SIGTERM one broker (controlled shutdown)
-#   scripts/cluster.sh start-broker DIR --broker ID  start one broker again
+#   scripts/cluster.sh start-broker DIR --broker ID  start one broker again (after a kill, once its old
+#                                                    ZooKeeper session has expired: up to 18 s by default)
 #
 # Broker ID keeps its data in DIR/broker<ID>/data and logs to DIR/broker<ID>/broker.log. The brokers
 # share the ensemble under the chroot /samsa (`scripts/zookeeper.sh cli DIR/zk ls /samsa/brokers/ids`).
