@@ -228,7 +228,7 @@ public final class Broker: Sendable {
             // Controlled shutdown: leadership moves to other in-sync replicas while this broker still serves.
             await cluster.controlledShutdown()
         }
-        services.controller?.stop()
+        await services.controller?.stop()
         services.cluster?.shutdown()
         await server.stop()
         for task in tasks.withLock({ $0 }) { task.cancel() }

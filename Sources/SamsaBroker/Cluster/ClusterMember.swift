@@ -234,7 +234,7 @@ public final class ClusterMember: Sendable {
             .init(topicName: tp.topic, partitions: [.init(partitionIndex: tp.partition, leaderEpoch: l.leaderEpoch, newIsr: isr, partitionEpoch: partition.partitionEpoch)]),
         ])
         do {
-            let response = try await sendToController(request, version: 1)
+            let response = try await sendToController(request, version: 1, timeoutMs: 5000)
             let result = response.topics.first?.partitions.first
             let code = KafkaErrorCode(rawValue: result?.errorCode ?? response.errorCode)
             if response.errorCode == 0, let r = result, code == .none {

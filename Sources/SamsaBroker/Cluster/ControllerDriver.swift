@@ -95,17 +95,28 @@ public final class ControllerDriver: Sendable {
         tasks.withLock { $0 = [loop, controllerWatch, brokersWatch, topicsWatch, deletionsWatch, rebalance] }
     }
 
-    func stop() {
+    /// Stops the role; a controller gives up `/controller` at once, so another broker takes over
+    /// without waiting for this one's session to end.
+    func stop() async {
         continuation.finish()
         for t in tasks.withLock({ $0 }) { t.cancel() }
+        let wasActive = state.withLock { $0 != nil }
         resign(reason: nil)
         senders.shutdown()
+        if wasActive, (try? await metadata.controllerId()) == brokerId {
+            try? await store.delete(ClusterMetadataStore.controllerPath, recursive: false)
+            logger.info("gave up the controller role")
+        }
     }
 
     /// Runs a controller-bound request (AlterPartition, ControlledShutdown, ElectLeaders) on the queue.
     func submit(_ event: ControllerEvent) async -> ControllerOutput.Reply? {
         await withCheckedContinuation { (c: CheckedContinuation<ControllerOutput.Reply?, Never>) in
-            continuation.yield(.request(event, { c.resume(returning: $0) }))
+            let result = continuation.yield(.request(event, { c.resume(returning: $0) }))
+            if case .terminated = result {
+                // Stopped: the event will never run.
+                c.resume(returning: .error(.notController, message: "This broker is no longer the controller."))
+            }
         }
     }
 
