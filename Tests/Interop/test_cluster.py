@@ -46,7 +46,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_raw as raw
 from cluster_support import Cluster, batch_leader_epoch, zk_get
-from samsa_interop import SAMSA_BIN, consume_range, parse_table, run, samsa_cli, wait_until, watermarks
+from samsa_interop import consume_range, parse_table, run, samsa_cli, wait_until, watermarks
 
 HERE = Path(__file__).resolve().parent
 
@@ -322,12 +322,22 @@ def test_controller_failover(healthy):
     assert statuses.get(str(old)) in ("offline", None) and statuses.get(str(new)) in ("live", None), info
 
     # Two live brokers: RF 3 is refused, RF 2 is created on the live ones.
-    admin = c.fresh_admin()
-    fut = admin.create_topics([NewTopic("after-failover-rf3", num_partitions=1, replication_factor=3)],
-                                  operation_timeout=30, request_timeout=40)
-    with pytest.raises(KafkaException) as refused:
-        fut["after-failover-rf3"].result(timeout=60)
-    assert refused.value.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, refused.value
+    def create_rf3():
+        """CreateTopics' answer: "created", a KafkaError, or None to retry (librdkafka timing out on
+        the controller it cannot reach yet)."""
+        admin = c.fresh_admin()
+        fut = admin.create_topics([NewTopic("after-failover-rf3", num_partitions=1, replication_factor=3)],
+                                  operation_timeout=20, request_timeout=20)
+        try:
+            fut["after-failover-rf3"].result(timeout=40)
+            return "created"
+        except KafkaException as e:
+            retry = (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_CONTROLLER)
+            return None if e.args[0].code() in retry else e.args[0]
+
+    refused = wait_until(create_rf3, timeout=60, interval=0.5, message="an answer to CreateTopics")
+    assert refused != "created" and refused.code() == KafkaError.INVALID_REPLICATION_FACTOR, \
+        f"RF 3 with two live brokers: {refused}"
     parts = c.create_topic("after-failover", partitions=2, replication_factor=2)
     assert all(old not in p["replicas"] for p in parts.values()), parts
 
