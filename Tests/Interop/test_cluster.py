@@ -152,6 +152,8 @@ def test_acks_all_producer_survives_leader_sigkill(healthy):
                 producer.poll(0.05)
             producer.poll(0)
         remaining = producer.flush(180)
+    except (AssertionError, KeyboardInterrupt, pytest.fail.Exception):
+        raise
     except:  # noqa: E722 - a fatal producer error: confluent-kafka raises a KafkaError, no BaseException
         e = sys.exc_info()[1]
         pytest.fail(f"the idempotent producer failed after {n} records sent, {len(acked)} acknowledged "
