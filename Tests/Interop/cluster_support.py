@@ -23,6 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import kafka_raw as raw
 from samsa_interop import REPO, Broker, wait_until
 
 ZK_SCRIPT = str(REPO / "scripts" / "zookeeper.sh")
@@ -164,25 +165,43 @@ class Cluster:
     def controller_id(self) -> int:
         return self.describe_cluster()[0]
 
+    def metadata_from(self, broker_id: int) -> tuple[set[int], int]:
+        """What one broker answers to a Metadata request (v4, no topics, raw): (broker ids, controller id)."""
+        with raw.KafkaConnection("127.0.0.1", self.brokers[broker_id].port, timeout=5) as conn:
+            md = raw.metadata_v4(conn, [])
+        return {b["node_id"] for b in md["brokers"]}, md["controller_id"]
+
     def wait_for_brokers(self, ids: set[int], timeout: float = 60.0, exact: bool = True):
-        """Until DescribeCluster lists `ids` (exactly, or at least with exact=False) and names a
-        live controller."""
-        seen = []
+        """Until every running broker's Metadata lists `ids` (exactly, or at least with exact=False)
+        and names the same live controller, and DescribeCluster agrees."""
+        seen: dict[int, object] = {}
 
         def ok():
+            seen.clear()
+            running = self.running_ids()
+            for b in sorted(running):
+                try:
+                    seen[b] = self.metadata_from(b)
+                except Exception as e:  # noqa: BLE001 - retried until the deadline
+                    seen[b] = f"Metadata failed: {e}"
+                    return False
+            answers = list(seen.values())
+            if not all((nodes == set(ids) if exact else set(ids) <= nodes) and controller in running
+                       for nodes, controller in answers) or len({c for _, c in answers}) != 1:
+                return False
             try:
                 controller, nodes, _ = self.describe_cluster(timeout=5)
-            except Exception as e:  # noqa: BLE001 - retried until the deadline
-                seen[:] = [f"DescribeCluster failed: {e}"]
+            except Exception as e:  # noqa: BLE001
+                seen["DescribeCluster"] = f"failed: {e}"
                 return False
-            seen[:] = [f"DescribeCluster: brokers {sorted(nodes)}, controller {controller}"]
-            listed = nodes == set(ids) if exact else set(ids) <= nodes
-            return listed and controller in self.running_ids()
+            seen["DescribeCluster"] = (nodes, controller)
+            return controller == answers[0][1] and (nodes == set(ids) if exact else set(ids) <= nodes)
         try:
             wait_until(ok, timeout=timeout, interval=0.25,
                        message=f"brokers {sorted(ids)} registered{' (exactly)' if exact else ''} with a live controller")
         except AssertionError as e:
-            raise AssertionError(f"{e}; running: {sorted(self.running_ids())}; last {seen[0] if seen else '-'}") from None
+            raise AssertionError(f"{e}; running: {sorted(self.running_ids())}; "
+                                 f"last answers (brokers, controller) by broker: {seen}") from None
 
     def partitions(self, topic: str, timeout: float = 10.0) -> dict[int, dict]:
         """{partition: {"leader": id or -1, "replicas": [ids], "isr": [ids], "error": KafkaError or None}}
@@ -273,11 +292,27 @@ class Cluster:
                      config: dict[str, str] | None = None, timeout: float = 60.0) -> dict[int, dict]:
         """CreateTopics through confluent-kafka; waits until every partition has a leader and every
         replica in the ISR. Returns the partitions as `partitions()` does."""
+        from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import NewTopic
-        admin = self.fresh_admin()
-        fut = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
-                                                   config=config or {})], operation_timeout=30, request_timeout=40)
-        fut[name].result(timeout=60)
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            admin = self.fresh_admin()
+            fut = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
+                                                config=config or {})], operation_timeout=20, request_timeout=20)
+            try:
+                fut[name].result(timeout=40)
+                break
+            except KafkaException as e:
+                code = e.args[0].code()
+                if code == KafkaError.TOPIC_ALREADY_EXISTS and attempt > 1:
+                    break  # an earlier attempt created it after all
+                # Retried: librdkafka timing out on a controller it cannot reach yet, or a controller
+                # move.
+                if code not in (KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_CONTROLLER) \
+                        or time.monotonic() >= deadline:
+                    raise
         parts = self.wait_fully_replicated(name, timeout=timeout)
         assert len(parts) == partitions and all(len(p["replicas"]) == replication_factor for p in parts.values()), parts
         return parts
@@ -329,5 +364,7 @@ def zk_get(cluster: Cluster, path: str) -> str | None:
     if b"Node does not exist" in out.stdout + out.stderr or b"NoNode" in out.stdout + out.stderr:
         return None
     assert out.returncode == 0, f"zkCli.sh get {CHROOT + path}: {out.stderr.decode()[-500:]}"
-    lines = out.stdout.decode().strip().splitlines()
+    # zkCli.sh prints its connection events (WATCHER::, WatchedEvent ...) in no fixed order with the data.
+    noise = ("WATCHER::", "WatchedEvent ", "Connecting to ", "SLF4J")
+    lines = [ln for ln in out.stdout.decode().splitlines() if ln.strip() and not ln.startswith(noise)]
     return lines[-1] if lines else ""
