@@ -950,21 +950,27 @@ extension PartitionLog {
             guard !closed else { throw StorageError.logClosed(name) }
             guard offset < logEndOffset else { return }
             let now = currentTimeMillis()
-            while segments.count > 1, segments[segments.count - 1].baseOffset >= offset {
-                try Self.deleteFiles(of: segments.removeLast())
-            }
-            var last = segments.removeLast()
-            if last.baseOffset >= offset {
-                try Self.deleteFiles(of: last)
-                last = try LogSegment.create(directory: directory, baseOffset: max(offset, logStartOffset), now: now)
-                segments.append(last)
-                logEndOffset = last.baseOffset
-            } else {
-                if let (position, header) = try last.locate(offset) {
-                    try last.truncate(toPosition: position, nextOffset: header.baseOffset)
+            do {
+                while segments.count > 1, segments[segments.count - 1].baseOffset >= offset {
+                    try Self.deleteFiles(of: segments.removeLast())
                 }
-                segments.append(last)
-                logEndOffset = last.nextOffset
+                var last = segments[segments.count - 1]
+                if last.baseOffset >= offset {
+                    try Self.deleteFiles(of: last)
+                    last = try LogSegment.create(directory: directory, baseOffset: max(offset, logStartOffset), now: now)
+                    segments[segments.count - 1] = last
+                    logEndOffset = last.baseOffset
+                } else {
+                    if let (position, header) = try last.locate(offset) {
+                        try last.truncate(toPosition: position, nextOffset: header.baseOffset)
+                    }
+                    segments[segments.count - 1] = last
+                    logEndOffset = last.nextOffset
+                }
+            } catch {
+                // Half-truncated: the log can no longer be trusted (the next start recovers it).
+                closed = true
+                throw context.markOffline("truncating \(name) to \(offset) failed: \(error)")
             }
             highWatermark = min(highWatermark, logEndOffset)
             recoveryPoint = min(recoveryPoint, logEndOffset)
