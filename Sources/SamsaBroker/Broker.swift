@@ -230,6 +230,7 @@ public final class Broker: Sendable {
         }
         await services.controller?.stop()
         services.cluster?.shutdown()
+        services.replicas.producePurgatory.failAll()
         await server.stop()
         for task in tasks.withLock({ $0 }) { task.cancel() }
         try? await maintenance.shutdownGracefully()

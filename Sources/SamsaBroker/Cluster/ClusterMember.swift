@@ -292,8 +292,14 @@ public final class ClusterMember: Sendable {
                                                           version: 3, timeoutMs: 30_000)
                 let code = KafkaErrorCode(rawValue: response.errorCode)
                 if code == .none, response.remainingPartitions.isEmpty {
+                    // The controller decided; wait (briefly) until its LeaderAndIsr reached this broker
+                    // too, so that it stops taking writes before its listener closes.
+                    let deadline = monotonicMillis() + 3000
+                    while monotonicMillis() < deadline,
+                          replicas.allPartitions.contains(where: { $0.isLeader && $0.leadership.replicas.count > 1 && $0.leadership.isr.count > 1 }) {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
                     logger.info("controlled shutdown: leadership moved away")
-                    // Give the new leaders' LeaderAndIsr a moment to land before the listener closes.
                     return
                 }
                 logger.info("controlled shutdown attempt \(attempt + 1): \(code), \(response.remainingPartitions.count) partition(s) still led here")

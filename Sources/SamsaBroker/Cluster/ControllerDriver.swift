@@ -101,6 +101,8 @@ public final class ControllerDriver: Sendable {
         continuation.finish()
         for t in tasks.withLock({ $0 }) { t.cancel() }
         let wasActive = state.withLock { $0 != nil }
+        // Requests already decided (a controlled shutdown's LeaderAndIsr) still go out.
+        await senders.drain(timeoutMs: 3000)
         resign(reason: nil)
         senders.shutdown()
         if wasActive, (try? await metadata.controllerId()) == brokerId {
@@ -435,6 +437,26 @@ final class ControllerChannelManager: Sendable {
     }
 
     func shutdown() { update([:]) }
+
+    /// Lets every queue send what it holds (up to `timeoutMs`); the queues then end.
+    func drain(timeoutMs: Int64) async {
+        let all = senders.withLock { s -> [Sender] in
+            defer { s.removeAll() }
+            return s.values.map(\.sender)
+        }
+        for s in all { s.continuation.finish() }
+        let deadline = monotonicMillis() + timeoutMs
+        for s in all {
+            let remaining = deadline - monotonicMillis()
+            if remaining <= 0 { s.task.cancel(); continue }
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(remaining))
+                s.task.cancel()
+            }
+            await s.task.value
+            timer.cancel()
+        }
+    }
 
     private func makeSender(_ id: Int32, _ r: BrokerRegistration) -> Sender {
         let (stream, continuation) = AsyncStream.makeStream(of: ControllerMessages.Outgoing.self)

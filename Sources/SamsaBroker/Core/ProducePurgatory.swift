@@ -72,5 +72,15 @@ public final class ProducePurgatory: Sendable {
         for w in all { w.complete(.notLeaderOrFollower) }
     }
 
+    /// Shutdown: every wait fails with NOT_LEADER_OR_FOLLOWER, so clients retry on the new leaders
+    /// instead of waiting for their request timeout.
+    public func failAll() {
+        let all = state.withLock { s -> [Waiter] in
+            defer { s.waiters = [:] }
+            return s.waiters.values.flatMap { $0 }
+        }
+        for w in all { w.complete(.notLeaderOrFollower) }
+    }
+
     var waitingCount: Int { state.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }
 }
