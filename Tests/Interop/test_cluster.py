@@ -20,6 +20,8 @@ CL5  a rolling restart (SIGTERM, controlled shutdown, one broker at a time, each
 CL6  a consumer group keeps its committed offsets when its coordinator is SIGKILLed; a
      confluent-kafka member and a kafka-python member then rebalance, resume at the committed
      offsets and consume everything.
+CL8  `samsa topic reassign` moves a partition to other brokers (KIP-455) with byte-identical data;
+     deleting the topic removes its folders on every broker.
 CL7  kcat -L (asking each broker), kafka-python's admin describe_cluster/describe_topics,
      confluent-kafka's admin and `samsa cluster info` / `samsa topic describe` show the same
      brokers, controller, leaders, replicas and ISR.
@@ -776,3 +778,48 @@ def test_tools_show_the_same_cluster(healthy):
         pytest.fail(f"cluster info's under-replicated/offline partitions differ from the metadata's: {attention}")
     for p, (leader, replicas, isr) in ref["partitions"].items():
         assert sorted(replicas) == list(c.ids) and isr == sorted(replicas) and leader == replicas[0], (p, leader, replicas, isr)
+
+
+@pytest.mark.timeout(240)
+def test_reassignment_moves_a_partition_and_deletion_reaches_every_replica(healthy):
+    """CL8  `samsa topic reassign` (AlterPartitionReassignments, Kafka's procedure) moves a partition
+    from brokers [a, b] to [b, c]: broker c copies it (byte-identical) and joins, broker a's copy is
+    deleted, and the data stays readable; DeleteTopics then removes the
+    topic's folders on every broker (StopReplica with delete)."""
+    c = healthy
+    topic = "moving"
+    c.create_topic(topic, partitions=1, replication_factor=2)
+    wait_until(lambda: len(c.isr_of(topic, 0)) == 2, timeout=60, message="both replicas in sync")
+    first, second = c.replicas_of(topic, 0)
+    (third,) = set(c.ids) - {first, second}
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(2000):
+        p.produce(topic, value=f"m{i}".encode())
+    assert p.flush(60) == 0
+
+    moved = samsa_cli(c.bootstrap, "topic", "reassign", topic, "--partition", "0", "--replicas", f"{second},{third}")
+    assert moved.returncode == 0, moved.stderr
+    target = sorted([second, third])
+    wait_until(lambda: sorted(c.replicas_of(topic, 0)) == target and sorted(c.isr_of(topic, 0)) == target,
+               timeout=90, interval=0.25, message=f"partition moved to brokers {target}")
+    listed = samsa_cli(c.bootstrap, "topic", "reassign", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert topic not in listed.stdout.decode(), listed.stdout.decode()
+    # The removed replica's copy goes; the new one is byte-identical to the leader's up to the high watermark.
+    wait_until(lambda: not (c.broker(first).data_dir / f"{topic}-0").exists(), timeout=60,
+               message=f"broker {first}'s replica deleted")
+    high = watermarks(c.bootstrap, topic, 0)[1]
+    assert high == 2000
+    leader = c.leader_of(topic, 0)
+    assert c.replica_batches(topic, 0, third, high) == c.replica_batches(topic, 0, leader, high)
+    values = [m.value() for m in consume_range(c.bootstrap, topic, 0, 0, high, timeout=60)]
+    assert values == [f"m{i}".encode() for i in range(2000)]
+
+    admin = c.fresh_admin()
+    fut = admin.delete_topics([topic], operation_timeout=30, request_timeout=40)
+    fut[topic].result(timeout=60)
+    for b in c.ids:
+        wait_until(lambda b=b: not any(d.name.startswith(f"{topic}-") and not d.name.endswith("-delete")
+                                       for d in c.broker(b).data_dir.iterdir()),
+                   timeout=60, message=f"topic folders gone on broker {b}")
+    assert topic not in c.fresh_admin().list_topics(timeout=10).topics
