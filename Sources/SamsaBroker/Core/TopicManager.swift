@@ -87,26 +87,17 @@ public final class TopicManager: Sendable {
             }
             replicaAssignment = assignments
         } else {
+            // Kafka's assignment (rack-aware with broker.rack), the same on one node and in a cluster.
             let count = requested == -1 ? config.numPartitions : requested
             let rf = requestedRF == -1 ? config.defaultReplicationFactor : requestedRF
-            guard count > 0 else { throw KafkaError(.invalidPartitions, "Number of partitions must be larger than 0.") }
-            guard rf > 0 else { throw KafkaError(.invalidReplicationFactor, "Replication factor must be larger than 0.") }
-            guard Int(rf) <= brokerIds.count else {
-                throw KafkaError(.invalidReplicationFactor, "Replication factor: \(rf) larger than available brokers: \(brokerIds.count).")
-            }
-            replicaAssignment = Self.assign(partitions: Int(count), replicationFactor: Int(rf), brokers: brokerIds, startIndex: Int.random(in: 0..<brokerIds.count))
+            do {
+                replicaAssignment = try ReplicaAssignment.assign(partitions: Int(count), replicationFactor: Int(rf),
+                                                                 brokers: snapshot.brokers.map { BrokerPlacement(id: $0.id, rack: $0.rack) })
+            } catch { throw KafkaError(error.code, error.message) }
         }
         if isCluster {
-            // A cluster: the assignment (rack-aware, as Kafka's) is written to ZooKeeper; the
-            // controller elects the leaders and tells the brokers; answer once this broker knows them.
-            if assignments == nil || assignments!.isEmpty {
-                let count = requested == -1 ? config.numPartitions : requested
-                let rf = requestedRF == -1 ? config.defaultReplicationFactor : requestedRF
-                do {
-                    replicaAssignment = try ReplicaAssignment.assign(partitions: Int(count), replicationFactor: Int(rf),
-                                                                     brokers: snapshot.brokers.map { BrokerPlacement(id: $0.id, rack: $0.rack) })
-                } catch { throw KafkaError(error.code, error.message) }
-            }
+            // A cluster: the assignment is written to ZooKeeper; the controller elects the leaders
+            // and tells the brokers; answer once this broker knows them.
             let id = KafkaUUID.random()
             let record = TopicRecord(name: name, topicId: id, configs: configs,
                                      partitions: replicaAssignment.enumerated().map { .initial(partition: Int32($0.offset), replicas: $0.element) })
@@ -164,13 +155,6 @@ public final class TopicManager: Sendable {
         }
     }
 
-    /// Kafka's rack-unaware assignment: partition p's first replica on broker (start + p), the others after it.
-    static func assign(partitions: Int, replicationFactor: Int, brokers: [Int32], startIndex: Int) -> [[Int32]] {
-        (0..<partitions).map { p in
-            (0..<replicationFactor).map { r in brokers[(startIndex + p + r) % brokers.count] }
-        }
-    }
-
     public func delete(name: String) async throws(KafkaError) {
         guard config.deleteTopicEnable else { throw KafkaError(.topicDeletionDisabled, "Topic deletion is disabled.") }
         guard cache.topic(name) != nil else { throw KafkaError(.unknownTopicOrPartition, "This server does not host this topic-partition.") }
@@ -207,7 +191,10 @@ public final class TopicManager: Sendable {
             newReplicas = assignments
         } else {
             guard rf <= brokerIds.count else { throw KafkaError(.invalidReplicationFactor, "Replication factor \(rf) larger than available brokers \(brokerIds.count)") }
-            newReplicas = Self.assign(partitions: Int(count) - current, replicationFactor: rf, brokers: brokerIds, startIndex: current)
+            do {
+                newReplicas = try ReplicaAssignment.assignAdditional(existing: topic.replicas, newTotal: Int(count),
+                                                                     brokers: cache.snapshot.brokers.map { BrokerPlacement(id: $0.id, rack: $0.rack) })
+            } catch { throw KafkaError(error.code, error.message) }
         }
         if validateOnly { return }
         if isCluster {
