@@ -39,10 +39,11 @@ struct DescribeLogDirsHandler: APIHandler {
         if logManager.isOffline { result.topics = [] }
         return .respond(DescribeLogDirsResponse(results: [result]))
     }
+}
 
-    private func absolutePath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
+/// `path` with symbolic links and relative parts resolved (as the log dirs are reported).
+func absolutePath(_ path: String) -> String {
+    guard let resolved = realpath(path, nil) else { return path }
+    defer { free(resolved) }
+    return String(cString: resolved)
 }

@@ -16,6 +16,7 @@ func registerHandlers(_ registry: inout HandlerRegistry, services: BrokerService
     registry.register(DescribeClusterHandler(services: services))
     registry.register(DescribeTopicPartitionsHandler(services: services))
     registry.register(DescribeLogDirsHandler(services: services))
+    registry.register(AlterReplicaLogDirsHandler(services: services))
     registry.register(OffsetForLeaderEpochHandler(services: services))
     registry.register(InitProducerIdHandler(services: services))
     registry.register(FindCoordinatorHandler(services: services, groups: groups))
