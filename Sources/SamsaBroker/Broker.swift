@@ -21,6 +21,16 @@ public struct BrokerServices: Sendable {
     public let controller: ControllerDriver?
 }
 
+extension BrokerServices {
+    /// Who leads `tp` now, if another broker: this broker's own view (LeaderAndIsr) first, the
+    /// metadata cache otherwise. For NOT_LEADER_OR_FOLLOWER answers (KIP-951).
+    func currentLeader(of tp: TopicPartition) -> (id: Int32, epoch: Int32)? {
+        if let l = replicas.partition(tp)?.leadership, l.leader >= 0, l.leader != brokerId { return (l.leader, l.leaderEpoch) }
+        if let l = cache.partition(tp.topic, tp.partition), l.leader >= 0, l.leader != brokerId { return (l.leader, l.leaderEpoch) }
+        return nil
+    }
+}
+
 /// A Samsa broker: storage, coordination, the request handlers and the network listener.
 public final class Broker: Sendable {
     public let config: BrokerConfig

@@ -164,8 +164,9 @@ struct FetchHandler: APIHandler {
                 out.errorCode = e.code
                 out.records = .none
                 hasError = true
-                if e.code == .notLeaderOrFollower, version >= 12, let name = item.name, let meta = services.cache.partition(name, item.key.partition) {
-                    out.currentLeader = (meta.leader, meta.leaderEpoch)
+                if e.code == .notLeaderOrFollower, version >= 12, let name = item.name,
+                   let leader = services.currentLeader(of: TopicPartition(name, item.key.partition)) {
+                    out.currentLeader = leader
                 }
                 if e.code == .offsetOutOfRange, let name = item.name, let log = services.replicas.partition(TopicPartition(name, item.key.partition))?.log {
                     let o = log.offsets

@@ -53,6 +53,15 @@ struct ProduceHandler: APIHandler {
                     pr.baseOffset = -1
                     pr.logAppendTimeMs = -1
                     pr.logStartOffset = -1
+                    if e.code == .notLeaderOrFollower, context.apiVersion >= 10,
+                       let leader = services.currentLeader(of: TopicPartition(topic.name, p.index)) {
+                        // KIP-951: name the new leader so the client moves without a metadata round trip.
+                        pr.currentLeader = .init(leaderId: leader.id, leaderEpoch: leader.epoch)
+                        if !response.nodeEndpoints.contains(where: { $0.nodeId == leader.id }),
+                           let b = services.cache.snapshot.brokers.first(where: { $0.id == leader.id }) {
+                            response.nodeEndpoints.append(.init(nodeId: b.id, host: b.host, port: b.port, rack: b.rack))
+                        }
+                    }
                     if e.code == .unknownServerError {
                         services.logger.error("produce to \(topic.name)-\(p.index) failed: \(error)")
                     }
