@@ -372,8 +372,12 @@ class LoadProducer(threading.Thread):
     def __init__(self, bootstrap: str, topic: str, partitions: int):
         super().__init__(daemon=True)
         self.topic, self.partitions = topic, partitions
+        # reconnect.backoff.max.ms: this cluster gives leadership back to a restarted broker within
+        # 5 s (leader.imbalance.check.interval.seconds=5; Kafka's default is 300 s), while
+        # librdkafka's back-off for a broker it could not reach a moment ago can still run (up to
+        # 10 s by default): without a shorter cap the gap measured would be the client's back-off.
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 5, "message.timeout.ms": 60000})
+                                  "linger.ms": 5, "message.timeout.ms": 60000, "reconnect.backoff.max.ms": 500})
         self.acked: dict[int, tuple[int, int]] = {}
         self.failed: list[tuple[int, KafkaError]] = []
         self.ack_times: dict[int, list[float]] = {p: [] for p in range(partitions)}
