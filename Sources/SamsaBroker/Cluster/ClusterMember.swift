@@ -241,7 +241,6 @@ public final class ClusterMember: Sendable {
                 partition.isrChangeCompleted(PartitionLeadership(partition: tp.partition, leader: r.leaderId, leaderEpoch: r.leaderEpoch,
                                                                  replicas: l.replicas, isr: r.isr, controllerEpoch: l.controllerEpoch),
                                              partitionEpoch: r.partitionEpoch)
-                if let hw = partition.maybeIncrementHighWatermark() { replicas.producePurgatory.highWatermarkMoved(tp, to: hw) }
                 if r.isr != l.isr { logger.info("ISR of \(tp) is now \(r.isr)") }
             } else {
                 logger.info("ISR change of \(tp) to \(isr) refused: \(code)")

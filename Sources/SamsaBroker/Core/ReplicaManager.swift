@@ -37,11 +37,17 @@ public final class Partition: Sendable {
     }
     private let state: Mutex<State>
 
-    init(topicPartition: TopicPartition, topicId: KafkaUUID, log: PartitionLog, leadership: PartitionLeadership, minInsyncReplicas: Int, brokerId: Int32) {
+    /// Told every time this partition's high watermark moves (acks=all waits, delayed fetches), whatever
+    /// moved it: a follower's fetch, an append, an ISR change, a new leader epoch.
+    let highWatermarkMoved: (@Sendable (TopicPartition, Int64) -> Void)?
+
+    init(topicPartition: TopicPartition, topicId: KafkaUUID, log: PartitionLog, leadership: PartitionLeadership, minInsyncReplicas: Int, brokerId: Int32,
+         highWatermarkMoved: (@Sendable (TopicPartition, Int64) -> Void)? = nil) {
         self.topicPartition = topicPartition
         self.topicId = topicId
         self.log = log
         self.brokerId = brokerId
+        self.highWatermarkMoved = highWatermarkMoved
         self.state = Mutex(State(leadership: leadership, minInsyncReplicas: minInsyncReplicas))
     }
 
@@ -115,7 +121,9 @@ public final class Partition: Sendable {
         }
         guard let hw = candidate, hw > log.highWatermark else { return nil }
         log.updateHighWatermark(hw)
-        return log.highWatermark
+        let moved = log.highWatermark
+        highWatermarkMoved?(topicPartition, moved)
+        return moved
     }
 
     /// A follower fetched from `fetchOffset` (its log end). Records its progress; returns the new
@@ -199,6 +207,14 @@ public final class ReplicaManager: Sendable {
         self.flusher = flusher
     }
 
+    /// Completes acks=all waits and wakes delayed fetches when a partition's high watermark moves.
+    private var hwListener: @Sendable (TopicPartition, Int64) -> Void {
+        { [producePurgatory, purgatory] tp, hw in
+            producePurgatory.highWatermarkMoved(tp, to: hw)
+            purgatory.notify(tp, bytes: 1)
+        }
+    }
+
     public func partition(_ tp: TopicPartition) -> Partition? { partitions.withLock { $0[tp] } }
 
     public var allPartitions: [Partition] { partitions.withLock { Array($0.values) } }
@@ -215,7 +231,8 @@ public final class ReplicaManager: Sendable {
             }
             let log = try logManager.getOrCreate(tp, config: config)
             log.updateConfig(config)
-            let partition = Partition(topicPartition: tp, topicId: topic.topicId, log: log, leadership: p, minInsyncReplicas: minInsyncReplicas, brokerId: brokerId)
+            let partition = Partition(topicPartition: tp, topicId: topic.topicId, log: log, leadership: p, minInsyncReplicas: minInsyncReplicas, brokerId: brokerId,
+                                  highWatermarkMoved: hwListener)
             if p.leader == brokerId { partition.maybeIncrementHighWatermark() }
             partitions.withLock { $0[tp] = partition }
         }
@@ -258,7 +275,7 @@ public final class ReplicaManager: Sendable {
         }
         let result = try partition.log.append(records, leaderEpoch: leadership.leaderEpoch)
         if !result.isDuplicate {
-            if let hw = partition.maybeIncrementHighWatermark() { producePurgatory.highWatermarkMoved(tp, to: hw) }
+            partition.maybeIncrementHighWatermark()
             purgatory.notify(tp, bytes: result.bytes)
         }
         return (result, partition)
@@ -267,11 +284,7 @@ public final class ReplicaManager: Sendable {
     /// A follower fetched `partition` from `fetchOffset`: the high watermark may move (completing
     /// acks=all waits and waking consumers), and a caught-up follower is proposed for the ISR.
     func followerFetched(_ partition: Partition, replica: Int32, fetchOffset: Int64) {
-        let (hw, expand) = partition.recordFollowerFetch(replica: replica, fetchOffset: fetchOffset)
-        if let hw {
-            producePurgatory.highWatermarkMoved(partition.topicPartition, to: hw)
-            purgatory.notify(partition.topicPartition, bytes: 1)
-        }
+        let (_, expand) = partition.recordFollowerFetch(replica: replica, fetchOffset: fetchOffset)
         if let expand { isrChangeRequested.withLock { $0 }?(partition, expand) }
     }
 
@@ -287,7 +300,8 @@ public final class ReplicaManager: Sendable {
         }
         let log = try logManager.getOrCreate(tp, config: config)
         log.updateConfig(config)
-        let partition = Partition(topicPartition: tp, topicId: topicId, log: log, leadership: leadership, minInsyncReplicas: minInsyncReplicas, brokerId: brokerId)
+        let partition = Partition(topicPartition: tp, topicId: topicId, log: log, leadership: leadership, minInsyncReplicas: minInsyncReplicas, brokerId: brokerId,
+                                  highWatermarkMoved: hwListener)
         return partitions.withLock { all in
             if let raced = all[tp] { return raced }
             all[tp] = partition
