@@ -461,11 +461,34 @@ def cluster_round(a, run: Run, rnd: int, work: Path, datasets: dict, drivers: di
                 attempt(run, rnd, "cluster", "e2e", targets[name], all_pids(),
                         lambda b: conf.e2e(b.bootstrap, "cl-e2e", a.e2e_rate, a.e2e_seconds, a.cluster_e2e_size,
                                            a.e2e_warmup, f"r{rnd}-{b.name}-e2e"))
+        # Replicas must be byte-identical (followers append the leader's batches as received).
+        info["replica_check"] = {}
+        for t in ("cl-large", "cl-e2e"):
+            try:
+                cluster.wait_in_sync(t, a.partitions, timeout=30)
+            except B.BrokerError as e:
+                log(f"  {t} not in sync before the replica comparison: {e}")
+            settle(cluster.pids)
+            chk = C.compare_replicas(cluster, t, a.partitions)
+            info["replica_check"][t] = chk
+            if not chk["identical"]:
+                diffs = [d for pp in chk["partitions"].values() for f in pp["files"].values()
+                         for d in f.get("differences", [])]
+                err = (f"replicas of {t} are not byte-identical: " + "; ".join(
+                    f"broker {d['broker']} vs leader {d['vs_broker']}: first difference at byte {d['first_position']}, "
+                    f"{d['differing_4k_blocks']} differing 4 KiB blocks ({d['of_which_all_zero_here']} all zeros on "
+                    f"broker {d['broker']})" for d in diffs[:4]))
+                run.failures.append({"round": rnd, "driver": "cluster", "workload": "replica check", "broker": "cluster",
+                                     "error": err})
+                log(f"  FAILED {err}")
+            else:
+                log(f"  replicas of {t} byte-identical")
         failover = []
+        signalled: set[int] = set()
         for mode in a.failover_modes:
             label = f"round {rnd + 1} cluster failover-{mode}"
             try:
-                failover.append(failover_step(a, run, rnd, cluster, "failover", mode, work))
+                failover.append(failover_step(a, run, rnd, cluster, "failover", mode, work, signalled))
             except (D.DriverError, B.BrokerError, RuntimeError, OSError, ValueError, KeyError,
                     json.JSONDecodeError, payload.VerificationError) as e:
                 err = f"{type(e).__name__}: {e}"
@@ -518,7 +541,8 @@ def log_warnings(brokers: list, limit: int = 40) -> dict:
     return out
 
 
-def failover_step(a, run: Run, rnd: int, cluster: C.SamsaCluster, topic: str, mode: str, work: Path) -> dict:
+def failover_step(a, run: Run, rnd: int, cluster: C.SamsaCluster, topic: str, mode: str, work: Path,
+                  signalled: set[int]) -> dict:
     """A producer sends acks=all records to one partition at --failover-rate; its leader (a broker
     that is not the controller, so the controller's own failover is not part of the figure) gets
     SIGKILL or SIGTERM. Timed from the signal: a surviving broker's Metadata names the new leader
@@ -531,8 +555,11 @@ def failover_step(a, run: Run, rnd: int, cluster: C.SamsaCluster, topic: str, mo
     md = cluster.metadata([topic])
     parts = md["topics"][topic]["partitions"]
     controller = md["controller"]
-    choice = sorted(parts, key=lambda p: (parts[p]["leader"] == controller, p))[0]
+    # A leader that is not the controller and was not signalled before in this round (a restarted
+    # broker's earlier failover is not part of the next measurement).
+    choice = sorted(parts, key=lambda p: (parts[p]["leader"] == controller, parts[p]["leader"] in signalled, p))[0]
     leader, old_epoch = parts[choice]["leader"], parts[choice]["leader_epoch"]
+    signalled.add(leader)
     victim = cluster.broker(leader)
     survivors = [b for b in cluster.brokers if b is not victim]
     log_marks = {b.broker_id: b.log_path.stat().st_size for b in survivors}
@@ -556,7 +583,14 @@ def failover_step(a, run: Run, rnd: int, cluster: C.SamsaCluster, topic: str, mo
         deadline = time.monotonic() + 30
         while "READY" not in out.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise D.DriverError(f"failover producer did not start: {err.read_text(errors='replace')[-2000:]}")
+                try:
+                    state = cluster.partition(topic, choice)
+                except B.BrokerError as e:
+                    state = str(e)
+                raise D.DriverError(f"failover producer got no acknowledgement within 30 s (before any signal) "
+                                    f"from {topic}-{choice}: partition state {state}; producer stderr: "
+                                    f"{err.read_text(errors='replace')[-1000:]}; broker warnings: "
+                                    f"{json.dumps(log_warnings(cluster.brokers, limit=3))[:1500]}")
             time.sleep(0.01)
         time.sleep(2.0)  # steady state before the signal
         exited = {}

@@ -258,10 +258,10 @@ class SamsaCluster:
                 if not t or t["error"] or len(t["partitions"]) != partitions:
                     ok, last = False, f"broker {b.broker_id}: {t}"
                     break
-                for p in t["partitions"].values():
+                for index, p in sorted(t["partitions"].items()):
                     if p["error"] or p["leader"] < 0 or sorted(p["isr"]) != sorted(p["replicas"]) \
                             or (preferred and p["leader"] != p["replicas"][0]):
-                        ok, last = False, f"broker {b.broker_id}: {p}"
+                        ok, last = False, f"{topic}-{index} as broker {b.broker_id} reports it: {p}"
                         break
                 if not ok:
                     break
@@ -287,4 +287,64 @@ def leadership_lines(log_text: str, topic: str, partition: int) -> list[dict]:
             continue
         end = LOG_END.search(line)
         out.append({"epoch": int(m.group(2)), "log_end": int(end.group(1)) if end else None, "line": line.strip()[:300]})
+    return out
+
+
+
+def _compare_files(paths: dict[int, Path], ref_id: int, chunk: int = 1 << 20) -> dict:
+    """Streams the files side by side over the length all of them have; per other replica: the
+    first differing position, differing 4 KiB blocks, and how many of those are all zeros there."""
+    sizes = {i: p.stat().st_size if p.exists() else 0 for i, p in paths.items()}
+    n = min(sizes.values())
+    out = {"sizes": {str(i): v for i, v in sizes.items()}, "compared_bytes": n}
+    files = {i: open(p, "rb") for i, p in paths.items() if p.exists()}
+    diffs = {i: {"broker": i, "vs_broker": ref_id, "first_position": None, "differing_4k_blocks": 0,
+                 "of_which_all_zero_here": 0} for i in files if i != ref_id}
+    try:
+        pos = 0
+        while pos < n:
+            want = min(chunk, n - pos)
+            data = {i: f.read(want) for i, f in files.items()}
+            ref = data[ref_id]
+            for i, d in diffs.items():
+                v = data[i]
+                if v == ref:
+                    continue
+                for k in range(0, want, 4096):
+                    a, b = v[k:k + 4096], ref[k:k + 4096]
+                    if a != b:
+                        if d["first_position"] is None:
+                            d["first_position"] = pos + k + next(j for j in range(len(a)) if a[j] != b[j])
+                        d["differing_4k_blocks"] += 1
+                        if not a.strip(b"\0"):
+                            d["of_which_all_zero_here"] += 1
+            pos += want
+    finally:
+        for f in files.values():
+            f.close()
+    bad = [d for d in diffs.values() if d["first_position"] is not None]
+    if bad:
+        out["differences"] = bad
+    return out
+
+
+def compare_replicas(cluster: SamsaCluster, topic: str, partitions: int) -> dict:
+    """Byte comparison of every replica's segment files (*.log) of each partition, over the
+    length all replicas have (call it when the replicas are in sync and idle). Followers append
+    the leader's batches as received, so the replicas must be byte-identical to the leader's."""
+    out = {"identical": True, "partitions": {}}
+    md = cluster.metadata([topic])["topics"].get(topic, {}).get("partitions", {})
+    for p in range(partitions):
+        dirs = {b.broker_id: b.data_dir / f"{topic}-{p}" for b in cluster.brokers}
+        dirs = {i: d for i, d in dirs.items() if d.is_dir()}
+        names = sorted(set().union(*[{f.name for f in d.glob("*.log")} for d in dirs.values()])) if dirs else []
+        leader = md.get(p, {}).get("leader", -1)
+        ref_id = leader if leader in dirs else min(dirs, default=-1)
+        res = {"replicas": sorted(dirs), "reference (leader)": ref_id, "files": {}}
+        for name in names:
+            f = _compare_files({i: d / name for i, d in dirs.items()}, ref_id)
+            res["files"][name] = f
+            if "differences" in f:
+                out["identical"] = False
+        out["partitions"][str(p)] = res
     return out
