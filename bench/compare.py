@@ -248,6 +248,7 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
     others0 = sum(procstats.cpu_seconds(p) for p in others)
     busy0, self0 = procstats.machine_busy_ticks(), procstats.self_cpu_seconds()
     cpu0 = broker.cpu_seconds()
+    per0 = broker.cpu_by_broker() if hasattr(broker, "cpu_by_broker") else None
     with procstats.RssSampler(broker.pid) as sampler:
         res = step.run()
         cpu1 = broker.cpu_seconds()
@@ -255,6 +256,7 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
         others1 = sum(procstats.cpu_seconds(p) for p in others if os.path.exists(f"/proc/{p}"))
         tail = procstats.wait_quiescent(own, timeout=10)
         cpu2 = broker.cpu_seconds()
+    per2 = broker.cpu_by_broker() if per0 is not None else None
     mem = broker.mem_kib()
     # CPU used on the machine during the client run by anything but this broker, its client, the
     # other (idle) broker and the harness itself: other people's work disturbing the figures.
@@ -289,6 +291,8 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
               "tail_wait_s": tail, "loadavg_before": load, "verification": verification,
               "foreign_cpu_s": round(foreign, 3), "foreign_cpu_pct_of_machine": round(100 * foreign / (wall * os.cpu_count()), 1),
               "client": {k: v for k, v in res.items() if k not in ("latency_ms",)}}
+    if per0 is not None:  # a cluster: CPU of each broker (leader and followers) over the step
+        detail["broker_cpu_s_by_process"] = {k: round(per2[k] - per0[k], 2) for k in per0 if k in per2}
     run.steps.append(detail)
     summary = ", ".join(f"{k}={v:,.3g}" for k, v in figures.items() if isinstance(v, (int, float)) and v is not None)
     log(f"  {broker.name:5} {driver}/{workload}: {summary}, foreign_cpu_s={foreign:.2f}")
@@ -670,9 +674,9 @@ def failover_step(a, run: Run, rnd: int, cluster: C.SamsaCluster, topic: str, mo
     victim.start()
     figures["restart_s"] = time.monotonic() - t_restart
     try:
-        cluster.wait_in_sync(topic, 3, timeout=60)
+        cluster.wait_in_sync(topic, 3, timeout=30)
         figures["rejoin_isr_s"] = time.monotonic() - t_restart
-        cluster.wait_in_sync(topic, 3, timeout=60, preferred=True)
+        cluster.wait_in_sync(topic, 3, timeout=30, preferred=True)
         figures["leader_back_s"] = time.monotonic() - t_restart
     except B.BrokerError as e:
         detail["recovery_problem"] = str(e)[:2000]

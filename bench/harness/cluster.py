@@ -161,6 +161,16 @@ class SamsaCluster:
                 pass
         return total
 
+    def cpu_by_broker(self) -> dict[str, float]:
+        out = {}
+        for b in self.brokers:
+            if b.running:
+                try:
+                    out[b.tag] = procstats.cpu_seconds(b.pid)
+                except (FileNotFoundError, ProcessLookupError):
+                    pass
+        return out
+
     def mem_kib(self) -> dict[str, int]:
         out = {"VmRSS": 0, "VmHWM": 0}
         for p in self.pids:
