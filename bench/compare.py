@@ -507,7 +507,10 @@ def cluster_round(a, run: Run, rnd: int, work: Path, datasets: dict, drivers: di
                             except B.BrokerError as e2:
                                 log(f"  restarting {b.tag} failed: {e2}")
         info["failover"] = failover
-        info["failover_check"] = check = check_failover_topic(cluster, "failover", failover, a)
+        try:
+            info["failover_check"] = check = check_failover_topic(cluster, "failover", failover, a)
+        except Exception as e:  # noqa: BLE001 - a diagnostic; the round goes on
+            info["failover_check"] = check = {"error": f"{type(e).__name__}: {e}"}
         if len(failover) == len(a.failover_modes) and check.get("exact") is False:
             run.failures.append({"round": rnd, "driver": "cluster", "workload": "failover check", "broker": "cluster",
                                  "error": f"partitions do not hold exactly the acknowledged records: {check}"})
@@ -699,16 +702,28 @@ def check_failover_topic(cluster: C.SamsaCluster, topic: str, steps: list[dict],
     idempotent producer neither loses nor duplicates across a failover)."""
     if not steps:
         return {}
-    try:
-        marks = D.topic_watermarks(cluster.bootstrap, topic)
-    except Exception as e:  # noqa: BLE001 - a diagnostic
-        return {"error": str(e)}
     per_part: dict[int, int] = {}
     for st in steps:
         per_part[st["partition"]] = per_part.get(st["partition"], 0) + st["producer"]["delivered"]
+    from confluent_kafka import Consumer, TopicPartition
+    marks = {}
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "samsa-bench-check", "enable.auto.commit": False})
+    try:
+        for p in sorted(per_part):
+            try:
+                m = c.get_watermark_offsets(TopicPartition(topic, p), timeout=15, cached=False)
+                if m is not None:
+                    marks[p] = tuple(m)
+            except Exception as e:  # noqa: BLE001 - a diagnostic
+                log(f"  watermarks of {topic}-{p}: {e}")
+    finally:
+        c.close()
     out = {"watermarks": {str(p): list(m) for p, m in marks.items()}, "acknowledged": per_part}
     if a.failover_idempotence == "on":
-        out["exact"] = all(marks[p][1] - marks[p][0] == n for p, n in per_part.items())
+        if all(p in marks for p in per_part):
+            out["exact"] = all(marks[p][1] - marks[p][0] == n for p, n in per_part.items())
+        else:
+            out["error"] = f"no watermarks for partitions {sorted(set(per_part) - set(marks))}"
     return out
 
 
@@ -929,7 +944,9 @@ def summarize(run: Run) -> dict:
 def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error: str | None) -> str:
     m = meta["machine"]
     fs = m["work_dir_filesystem"]
-    lines = [f"# Samsa vs tansu — {meta['started']}", ""]
+    only_cluster = a.workloads == ["cluster"]
+    title = f"Samsa: single node vs a {a.cluster_brokers}-broker cluster" if only_cluster else "Samsa vs tansu"
+    lines = [f"# {title} — {meta['started']}", ""]
     if error:
         lines += [f"**RUN FAILED:** `{error.splitlines()[0][:300]}` (figures below are what was measured before "
                   f"the failure; see the JSON for the traceback)", ""]
@@ -978,9 +995,11 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
         lines += [f"- `{p}`" for p in meta["busy_processes_at_start"]] + [""]
     lines += [
         f"Command: `{meta['command']}`  ",
-        f"Rounds: {a.rounds} kept{f' (+{len(run.discarded)} discarded)' if run.discarded else ''}, interleaved (round order alternates Samsa-first / tansu-first; within a round each "
-        f"workload runs on one broker then the other). Each figure: median (min–max) over the rounds. "
-        f"Samsa/tansu is the ratio of medians; `better` says which direction is good.",
+        f"Rounds: {a.rounds} kept{f' (+{len(run.discarded)} discarded)' if run.discarded else ''}, interleaved (round order alternates "
+        + ("single-node-first / cluster-first" if only_cluster else "Samsa-first / tansu-first")
+        + "; within a round each workload runs on one broker then the other). Each figure: median (min–max) over the "
+        "rounds. " + ("cluster/single is" if only_cluster else "Samsa/tansu is") + " the ratio of medians; `better` says "
+        "which direction is good.",
         "",
         "## Machine",
         "",
