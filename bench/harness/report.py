@@ -33,6 +33,12 @@ FIGURES = {
     "startup_stdout_ready_s": ("ready line on stdout", "s", "lower", "{:,.3f}"),
     "shutdown_s": ("clean shutdown (SIGTERM to exit)", "s", "lower", "{:,.3f}"),
     "startup_idle_rss_mib": ("RSS after start", "MiB", "lower", "{:,.1f}"),
+    "elected_s": ("signal → a surviving broker's Metadata names the new leader", "s", "lower", "{:,.3f}"),
+    "failover_s": ("signal → first acks=all delivery through the new leader", "s", "lower", "{:,.3f}"),
+    "ack_gap_s": ("longest time without a delivery report", "s", "lower", "{:,.3f}"),
+    "restart_s": ("broker restart → serving", "s", "lower", "{:,.3f}"),
+    "rejoin_isr_s": ("restart → back in the ISR", "s", "lower", "{:,.3f}"),
+    "leader_back_s": ("restart → preferred leader again", "s", "lower", "{:,.3f}"),
 }
 
 
@@ -64,9 +70,10 @@ def ratio(a: dict | None, b: dict | None) -> float | None:
     return a["median"] / b["median"]
 
 
-def table(rows: list[tuple[str, str, dict | None, dict | None]]) -> list[str]:
-    """rows: (section, figure key, samsa summary, tansu summary)."""
-    out = ["| workload | figure | Samsa median (min–max) | tansu median (min–max) | Samsa/tansu | better |",
+def table(rows: list[tuple[str, str, dict | None, dict | None]], names: tuple[str, str] = ("Samsa", "tansu")) -> list[str]:
+    """rows: (section, figure key, first summary, second summary); the ratio is first/second."""
+    a, b = names
+    out = [f"| workload | figure | {a} median (min–max) | {b} median (min–max) | {a}/{b} | better |",
            "|---|---|---|---|---|---|"]
     for section, key, s, t in rows:
         label, unit, better, _ = FIGURES[key]
