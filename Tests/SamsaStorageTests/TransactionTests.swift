@@ -323,4 +323,49 @@ func expectedTxnIndexBytes(_ entries: [AbortedTxn]) -> [UInt8] {
         #expect(fileBytes(dir + "/t-0/" + first) == nil)
         #expect(log.abortedTransactions(from: log.logStartOffset, upTo: 16).map(\.producerId) == [2, 4])
     }
+
+    @Test func compactionKeepsMarkersAndTheIndex() throws {
+        for cleanRestart in [true, false] {
+            let dir = temporaryDirectory()
+            let tp = TopicPartition("c", 0)
+            var entries: [AbortedTxn] = []
+            var records: [StoredRecord] = []
+            do {
+                let manager = try LogManager(logDir: dir)
+                try manager.loadAll { _ in compactConfig() }
+                let log = try manager.getOrCreate(tp, config: compactConfig())
+                for round in 0..<6 {
+                    try appendAndCommit(log, txnBatch(2, pid: 100 + Int64(round), sequence: 0))
+                    for i in 0..<3 { try appendAndCommit(log, keyedBatch([("k", "r\(round)-\(i)"), ("u", "\(i)")])) }
+                    try writeMarker(log, commit: round % 2 == 1, pid: 100 + Int64(round))
+                }
+                try appendAndCommit(log, keyedBatch([("k", "last")]))
+                entries = log.transactionIndexes.flatMap(\.entries)
+                #expect(entries.map(\.producerId) == [100, 102, 104])
+                let before = try readRecords(log).records.count
+                let stats = try #require(try LogCleaner(manager: manager).clean(log))
+                #expect(stats.recordsRemoved > 0)
+                records = try readRecords(log).records
+                #expect(records.count < before)
+                // Every transactional record and every marker is still there; the index is the same.
+                #expect(records.filter { $0.value?.hasPrefix("t-") == true }.count == 12)
+                #expect(log.transactionIndexes.flatMap(\.entries) == entries)
+                #expect(log.abortedTransactions(from: 0, upTo: log.logEndOffset).map(\.producerId) == [100, 102, 104])
+                try log.flush()
+                var onDisk: [AbortedTxn] = []
+                for name in try FileManager.default.contentsOfDirectory(atPath: log.directory).sorted() where name.hasSuffix(".txnindex") {
+                    onDisk += TransactionIndex.load(ByteBuffer(bytes: fileBytes(log.directory + "/" + name)!))!.entries
+                }
+                #expect(onDisk == entries)
+                if cleanRestart { try manager.shutdown() } else { log.waitForBackgroundWork() }
+            }
+            let manager = try LogManager(logDir: dir)
+            try manager.loadAll { _ in compactConfig() }
+            let log = try #require(manager.log(tp))
+            log.updateHighWatermark(log.logEndOffset)
+            #expect(try readRecords(log).records == records)
+            #expect(log.transactionIndexes.flatMap(\.entries) == entries)
+            #expect(log.lastStableOffset == log.logEndOffset)
+        }
+    }
 }
