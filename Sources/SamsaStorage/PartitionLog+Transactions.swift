@@ -30,18 +30,29 @@ extension PartitionLog {
         abortedTransactionEntries(from: from, upTo: upTo).map { ($0.producerId, $0.firstOffset) }
     }
 
+    /// A read_committed fetch at `offset` in one step under the log's lock (Kafka's
+    /// `LocalLog.read` with `FetchIsolation.TXN_COMMITTED` plus `addAbortedTransactions`): the
+    /// bytes from `offset` up to the last stable offset (as `read(from:maxBytes:upperBound:minOneBatch:)`),
+    /// and the aborted transactions overlapping them, collected up to a bound past the returned data
+    /// (the first offset-index entry after the slice, else the next segment's base or the log end,
+    /// never past the LSO), as Kafka's `fetchUpperBoundOffset` does. `result.lastStableOffset` is
+    /// the LSO the read was bounded by.
+    public func readCommitted(from offset: Int64, maxBytes: Int, minOneBatch: Bool = true) throws
+        -> (result: LogReadResult, abortedTransactions: [(producerId: Int64, firstOffset: Int64)]) {
+        try context.checkOnline()
+        return try state.withLock { s in
+            let lso = s.lastStableOffset
+            let result = try s.read(from: offset, maxBytes: maxBytes, upperBound: lso, minOneBatch: minOneBatch)
+            guard let slice = result.slice else { return (result, []) }
+            let upTo = min(s.fetchUpperBound(slice), lso)
+            let aborted = s.collectAbortedTransactions(from: offset, upTo: upTo).map { ($0.producerId, $0.firstOffset) }
+            return (result, aborted)
+        }
+    }
+
     /// `abortedTransactions(from:upTo:)` with whole index entries.
     public func abortedTransactionEntries(from: Int64, upTo: Int64) -> [AbortedTxn] {
-        state.withLock { s in
-            guard !s.segments.isEmpty else { return [] }
-            var found: [AbortedTxn] = []
-            for segment in s.segments[s.segmentIndex(for: from)...] {
-                let result = segment.txnIndex.collect(fetchOffset: from, upperBound: upTo)
-                found += result.entries
-                if result.isComplete { break }
-            }
-            return found
-        }
+        state.withLock { $0.collectAbortedTransactions(from: from, upTo: upTo) }
     }
 
     /// Every segment's aborted-transaction index: (segment base offset, entries), for tests and tools.
@@ -56,6 +67,34 @@ extension PartitionLog {
 }
 
 extension PartitionLog.State {
+    func collectAbortedTransactions(from: Int64, upTo: Int64) -> [AbortedTxn] {
+        guard !segments.isEmpty else { return [] }
+        var found: [AbortedTxn] = []
+        for segment in segments[segmentIndex(for: from)...] {
+            let result = segment.txnIndex.collect(fetchOffset: from, upperBound: upTo)
+            found += result.entries
+            if result.isComplete { break }
+        }
+        return found
+    }
+
+    /// An offset past every record of `slice` (Kafka's `fetchUpperBoundOffset`): the offset of the
+    /// first offset-index entry at or after the slice's end in its segment, else the next
+    /// segment's base offset, else the log end.
+    func fetchUpperBound(_ slice: FileSlice) -> Int64 {
+        guard let i = segments.firstIndex(where: { $0.file === slice.file }) else { return logEndOffset }
+        let segment = segments[i]
+        let end = slice.position + slice.length
+        let positions = segment.offsetIndex.positions
+        var lo = 0, hi = positions.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if Int(positions[mid]) < end { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < positions.count { return segment.baseOffset + Int64(segment.offsetIndex.relativeOffsets[lo]) }
+        return i + 1 < segments.count ? segments[i + 1].baseOffset : logEndOffset
+    }
+
     var lastStableOffset: Int64 {
         var lso = highWatermark
         if let first = producers.firstUnstableOffset, first < lso { lso = first }

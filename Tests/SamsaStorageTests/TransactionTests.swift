@@ -171,6 +171,27 @@ func expectedTxnIndexBytes(_ entries: [AbortedTxn]) -> [UInt8] {
         #expect(log.abortedTransactions(from: 13, upTo: 16).isEmpty)
     }
 
+    @Test func readCommittedStopsAtTheLastStableOffsetWithTheAbortedTransactionsOfTheData() throws {
+        let (log, _) = try multiSegmentLog(temporaryDirectory())
+        // Reads stay in one segment: [0, 3) holds 1's aborted transaction.
+        let first = try log.readCommitted(from: 0, maxBytes: 1 << 20)
+        #expect(first.result.slice?.firstOffset == 0)
+        #expect(first.result.lastStableOffset == 15)
+        #expect(first.abortedTransactions.map(\.producerId) == [1])
+        // [3, 5): 2's transaction starts there (its marker is in a later segment).
+        let second = try log.readCommitted(from: 3, maxBytes: 1 << 20)
+        #expect(second.abortedTransactions.map(\.producerId) == [2])
+        #expect(second.abortedTransactions.map(\.firstOffset) == [3])
+        // Nothing past the LSO (15: 5's transaction is open).
+        let last = try log.readCommitted(from: 15, maxBytes: 1 << 20)
+        #expect(last.result.slice == nil && last.abortedTransactions.isEmpty)
+        let bytes = try log.readBatches(from: 13, maxBytes: 1 << 20, upperBound: log.lastStableOffset)
+        var reader = RecordBatchReader(bytes)
+        var lastOffset: Int64 = -1
+        while let batch = try reader.next() { lastOffset = batch.header.lastOffset }
+        #expect(lastOffset == 14)
+    }
+
     @Test func recoveryRebuildsTheIndexAndTheLastStableOffset() throws {
         let dir = temporaryDirectory()
         let (built, config) = try multiSegmentLog(dir)
