@@ -1069,7 +1069,7 @@ extension PartitionLog {
         var snapshotOffsets: [Int64] { Self.snapshotOffsets(in: directory) }
 
         mutating func writeProducerSnapshot() throws {
-            try Self.writeProducerSnapshot(producers, at: logEndOffset, directory: directory)
+            try Self.writeProducerSnapshot(producers, at: logEndOffset, directory: directory, keepAtOrBelow: segments.last?.baseOffset)
         }
 
         static func snapshotOffsets(in directory: String) -> [Int64] {
@@ -1078,11 +1078,17 @@ extension PartitionLog {
             }.sorted()
         }
 
-        static func writeProducerSnapshot(_ producers: ProducerStateManager, at offset: Int64, directory: String) throws {
+        /// Writes a snapshot at `offset` and keeps the two newest, and also the newest at or below
+        /// `keepAtOrBelow` (the active segment's base: recovery rebuilds that segment's transaction
+        /// index from the producer state at its base, which would otherwise need a replay from the
+        /// log start after a few clean restarts without a roll).
+        static func writeProducerSnapshot(_ producers: ProducerStateManager, at offset: Int64, directory: String,
+                                          keepAtOrBelow: Int64? = nil) throws {
             let path = directory + "/" + LogSegment.fileName(offset, ".snapshot")
             try FS.writeAtomically(path, producers.snapshot(), sync: false)
-            // Keep the two newest snapshots.
-            for old in snapshotOffsets(in: directory).dropLast(2) {
+            let all = snapshotOffsets(in: directory)
+            let kept = keepAtOrBelow.flatMap { base in all.last { $0 <= base } }
+            for old in all.dropLast(2) where old != kept {
                 try FS.remove(directory + "/" + LogSegment.fileName(old, ".snapshot"))
             }
         }

@@ -257,6 +257,32 @@ func expectedTxnIndexBytes(_ entries: [AbortedTxn]) -> [UInt8] {
         #expect(reopened.lastStableOffset == 7)
     }
 
+    @Test func theSnapshotAtTheActiveSegmentBaseSurvivesCleanRestarts() throws {
+        let dir = temporaryDirectory()
+        var config = LogConfig()
+        config.segmentBytes = 700
+        var log: PartitionLog? = try openLog(dir, config: config)
+        for i in 0..<4 { try appendAndCommit(log!, txnBatch(1, pid: 1, sequence: Int32(i), valueSize: 350)) }
+        let base = log!.segmentBaseOffsets.last!
+        #expect(base > 0)
+        for round in 0..<3 {
+            try appendAndCommit(log!, makeBatch(1, prefix: "r\(round)"))
+            _ = try log!.close()
+            log = try openLog(dir, config: config, clean: true)
+        }
+        #expect(log!.segmentBaseOffsets.last == base)
+        let snapshots = PartitionLog.State.snapshotOffsets(in: dir + "/t-0")
+        #expect(snapshots.contains(base))
+        // A crash now: the active segment's index is rebuilt from the snapshot at its base.
+        try writeMarker(log!, commit: false, pid: 1)
+        let entries = log!.transactionIndexes.flatMap(\.entries)
+        #expect(entries == [AbortedTxn(producerId: 1, firstOffset: 0, lastOffset: 7, lastStableOffset: 8)])
+        log = nil
+        let recovered = try openLog(dir, config: config, recoveryPoint: base)
+        #expect(recovered.transactionIndexes.flatMap(\.entries) == entries)
+        #expect(recovered.lastStableOffset == 8)
+    }
+
     @Test func snapshotFormatRoundTripsAndReadsTheOldFormat() throws {
         var state = ProducerStateManager()
         var h = RecordBatchHeader(baseOffset: 0, partitionLeaderEpoch: 0, attributes: RecordBatchAttributes(isTransactional: true),
