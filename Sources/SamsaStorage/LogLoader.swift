@@ -39,6 +39,8 @@ struct LogLoader {
             state.segments = [try LogSegment.create(directory: state.directory, baseOffset: max(checkpointedStart, 0), now: now)]
         }
         var truncatedFrom: Int?
+        // Segments scanned by recovery: their aborted-transaction indexes are rebuilt below.
+        var recovered: Set<Int64> = []
         for (i, base) in bases.enumerated() {
             let path = state.directory + "/" + LogSegment.fileName(base, ".log")
             if truncatedFrom != nil {
@@ -46,6 +48,7 @@ struct LogLoader {
                 try FS.remove(path)
                 try FS.remove(state.directory + "/" + LogSegment.fileName(base, ".index"))
                 try FS.remove(state.directory + "/" + LogSegment.fileName(base, ".timeindex"))
+                try FS.remove(state.directory + "/" + LogSegment.fileName(base, ".txnindex"))
                 continue
             }
             let file = try FileDescriptorBox.open(path, create: false)
@@ -55,16 +58,20 @@ struct LogLoader {
             let trusted = cleanShutdown || nextBase <= checkpointedRecovery
             if trusted, let index = try FS.readFile(segment.indexPath).flatMap({ OffsetIndex.load($0, segmentSize: size) }),
                let timeIndex = try FS.readFile(segment.timeIndexPath).flatMap({ TimeIndex.load($0) }),
-               index.count == timeIndex.count {
+               index.count == timeIndex.count,
+               let txnIndex = try FS.readFile(segment.txnIndexPath).map({ TransactionIndex.load($0) }) ?? TransactionIndex() {
                 segment.offsetIndex = index
                 segment.timeIndex = timeIndex
+                segment.txnIndex = txnIndex
                 do {
                     try segment.rebuildTail()
                 } catch {
                     // The tail is not what the index says: recover this segment fully.
+                    recovered.insert(base)
                     if try recover(&segment, report: &report) { truncatedFrom = i }
                 }
             } else {
+                recovered.insert(base)
                 if try recover(&segment, report: &report) { truncatedFrom = i }
             }
             if segment.size > 0 {
@@ -86,6 +93,7 @@ struct LogLoader {
         let before = state.epochs
         state.epochs.truncateFromEnd(endOffset: state.logEndOffset)
         if state.epochs != before || report.segmentsScanned > 0 { state.epochsChanged() }
+        try state.rebuildTransactionIndexes(recovered: recovered)
         report.producerBatchesReplayed = try state.rebuildProducerState()
         if !cleanShutdown || truncatedFrom != nil {
             for segment in state.segments where segment.nextOffset > checkpointedRecovery { try segment.file.sync() }
@@ -111,6 +119,7 @@ struct LogLoader {
                 try FS.remove(directory + "/" + other)
                 try FS.remove(directory + "/" + LogSegment.fileName(b, ".index"))
                 try FS.remove(directory + "/" + LogSegment.fileName(b, ".timeindex"))
+                try FS.remove(directory + "/" + LogSegment.fileName(b, ".txnindex"))
             }
             try FS.rename(swapPath, directory + "/" + LogSegment.fileName(base, ".log"))
             FS.syncDirectory(directory)
@@ -123,6 +132,8 @@ struct LogLoader {
         report.segmentsScanned += 1
         segment.offsetIndex = OffsetIndex()
         segment.timeIndex = TimeIndex()
+        segment.txnIndex = TransactionIndex()
+        segment.txnIndexDirty = true
         segment.maxTimestamp = -1
         segment.offsetOfMaxTimestamp = -1
         segment.bytesSinceIndexEntry = 0

@@ -22,6 +22,10 @@ struct LogSegment: Sendable {
     var createdAtMs: Int64
     /// Whether the index files on disk lag the in-memory indexes.
     var indexesDirty = false
+    /// The aborted transactions whose ABORT marker is in this segment (`.txnindex`).
+    var txnIndex = TransactionIndex()
+    /// Whether the `.txnindex` file lags `txnIndex`.
+    var txnIndexDirty = false
 
     static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
         let digits = String(baseOffset)
@@ -32,6 +36,7 @@ struct LogSegment: Sendable {
     var basePath: String { String(file.path.dropLast(4)) }
     var indexPath: String { basePath + ".index" }
     var timeIndexPath: String { basePath + ".timeindex" }
+    var txnIndexPath: String { basePath + ".txnindex" }
 
     static func create(directory: String, baseOffset: Int64, now: Int64) throws -> LogSegment {
         let path = directory + "/" + fileName(baseOffset, ".log")
@@ -83,10 +88,26 @@ struct LogSegment: Sendable {
 
     /// Writes the index files (Kafka's `.index` / `.timeindex` layout).
     mutating func writeIndexes() throws {
+        try writeTxnIndex()
         guard indexesDirty || !FS.exists(indexPath) || !FS.exists(timeIndexPath) else { return }
         try FS.writeAtomically(indexPath, offsetIndex.serialized(), sync: false)
         try FS.writeAtomically(timeIndexPath, timeIndex.serialized(), sync: false)
         indexesDirty = false
+    }
+
+    /// Writes the `.txnindex` file when it lags (removes it when the index is empty).
+    mutating func writeTxnIndex() throws {
+        guard txnIndexDirty else { return }
+        try Self.writeTxnIndex(txnIndex, path: txnIndexPath)
+        txnIndexDirty = false
+    }
+
+    static func writeTxnIndex(_ index: TransactionIndex, path: String) throws {
+        if index.isEmpty {
+            try FS.remove(path)
+        } else {
+            try FS.writeAtomically(path, index.serialized(), sync: false)
+        }
     }
 
     /// Cuts the segment back to `position` (a batch boundary) whose first offset is `offset`.
@@ -94,6 +115,7 @@ struct LogSegment: Sendable {
         try file.truncate(to: position)
         size = position
         self.nextOffset = nextOffset
+        if txnIndex.truncate(to: nextOffset) { txnIndexDirty = true }
         offsetIndex.truncate(toPosition: position)
         timeIndex.truncate(toRelativeOffset: UInt32(clamping: nextOffset - baseOffset))
         indexesDirty = true

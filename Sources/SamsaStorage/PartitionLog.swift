@@ -37,6 +37,8 @@ public struct LogReadResult: Sendable {
     public var highWatermark: Int64
     public var logStartOffset: Int64
     public var logEndOffset: Int64
+    /// The last stable offset when the read was made (the bound of a read_committed fetch).
+    public var lastStableOffset: Int64
 }
 
 /// The offsets that describe a log's extent.
@@ -45,6 +47,8 @@ public struct LogOffsets: Sendable, Equatable {
     public var logEndOffset: Int64
     public var highWatermark: Int64
     public var recoveryPoint: Int64
+    /// The last stable offset (see `PartitionLog.lastStableOffset`).
+    public var lastStableOffset: Int64
 }
 
 /// One partition's log: an ordered list of segments in one folder. Thread-safe: every operation
@@ -62,7 +66,7 @@ public final class PartitionLog: Sendable {
     public let directory: String
     /// The log directory this log lives in (offline state, events, background queue).
     public let context: LogDirContext
-    private let state: Mutex<State>
+    let state: Mutex<State>
     /// Serialises flushes (fsync, index, snapshot and checkpoint files); appends never take it.
     private let ioLock = Mutex<Void>(())
 
@@ -100,7 +104,8 @@ public final class PartitionLog: Sendable {
 
     public var offsets: LogOffsets {
         state.withLock { LogOffsets(logStartOffset: $0.logStartOffset, logEndOffset: $0.logEndOffset,
-                                    highWatermark: $0.highWatermark, recoveryPoint: $0.recoveryPoint) }
+                                    highWatermark: $0.highWatermark, recoveryPoint: $0.recoveryPoint,
+                                    lastStableOffset: $0.lastStableOffset) }
     }
 
     public var logEndOffset: Int64 { state.withLock { $0.logEndOffset } }
@@ -143,11 +148,15 @@ public final class PartitionLog: Sendable {
     public func appendAsFollower(_ records: ByteBuffer, now: Int64 = currentTimeMillis()) throws -> LogAppendResult? {
         try context.checkOnline()
         var batches: [(header: RecordBatchHeader, at: Int)] = []
+        var markers: [Int64: EndTxnMarker] = [:]
         var reader = RecordBatchReader(records, allowsPartialTrailingBatch: true)
         do {
             var position = 0
             while let batch = try reader.next() {
                 try batch.validate()
+                if batch.header.attributes.isControl, batch.header.producerId >= 0, let marker = try EndTxnMarker.parse(batch) {
+                    markers[batch.header.baseOffset] = marker
+                }
                 batches.append((batch.header, position))
                 position += batch.header.totalSize
             }
@@ -155,7 +164,7 @@ public final class PartitionLog: Sendable {
             throw StorageError.invalidBatch(e)
         }
         guard !batches.isEmpty else { return nil }
-        let (result, followUp) = try state.withLock { try $0.appendReplicated(records, batches: batches, now: now) }
+        let (result, followUp) = try state.withLock { try $0.appendReplicated(records, batches: batches, markers: markers, now: now) }
         context.writeSucceeded()
         if let followUp { scheduleFlush(upTo: followUp) }
         return result
@@ -172,7 +181,10 @@ public final class PartitionLog: Sendable {
 
     /// Sets the high watermark (clamped to the log end): the end of what consumers may read.
     public func updateHighWatermark(_ offset: Int64) {
-        state.withLock { $0.highWatermark = min(max(offset, $0.logStartOffset), $0.logEndOffset) }
+        state.withLock {
+            $0.highWatermark = min(max(offset, $0.logStartOffset), $0.logEndOffset)
+            $0.producers.onHighWatermarkUpdated($0.highWatermark)
+        }
     }
 
     /// The bytes to send for a fetch at `offset`: whole batches from the one holding `offset`, up to
@@ -297,8 +309,22 @@ public final class PartitionLog: Sendable {
             } catch {
                 throw context.markOffline("fsync of \(topicPartition) failed: \(error)")
             }
+            // The aborted-transaction indexes first: a segment whose `.txnindex` could not be written
+            // loses its offset index file too, so that the next start recovers (and rebuilds) it.
+            var writtenTxnIndexes: [Int64] = []
+            var txnFailed: Set<Int64> = []
+            for txn in job.txnIndexes {
+                do {
+                    try LogSegment.writeTxnIndex(txn.index, path: txn.path)
+                    writtenTxnIndexes.append(txn.baseOffset)
+                } catch let e as StorageError where e.isOutOfSpace {
+                    context.reportDiskFull()
+                    txnFailed.insert(txn.baseOffset)
+                    try? FS.remove(String(txn.path.dropLast(9)) + ".index")
+                }
+            }
             var writtenIndexes: [Int64] = []
-            for index in job.indexes {
+            for index in job.indexes where !txnFailed.contains(index.baseOffset) {
                 do {
                     try FS.writeAtomically(index.indexPath, index.offsetIndex.serialized(), sync: false)
                     try FS.writeAtomically(index.timeIndexPath, index.timeIndex.serialized(), sync: false)
@@ -322,7 +348,7 @@ public final class PartitionLog: Sendable {
                     throw context.markOffline("writing the leader-epoch checkpoint of \(topicPartition) failed: \(error)")
                 }
             }
-            state.withLock { $0.flushed(job, writtenIndexes: writtenIndexes) }
+            state.withLock { $0.flushed(job, writtenIndexes: writtenIndexes, writtenTxnIndexes: writtenTxnIndexes) }
             return job.target
         }
     }
@@ -335,7 +361,8 @@ public final class PartitionLog: Sendable {
             try state.withLock { s in
                 try s.closeForShutdown()
                 return LogOffsets(logStartOffset: s.logStartOffset, logEndOffset: s.logEndOffset,
-                                  highWatermark: s.highWatermark, recoveryPoint: s.recoveryPoint)
+                                  highWatermark: s.highWatermark, recoveryPoint: s.recoveryPoint,
+                                  lastStableOffset: s.lastStableOffset)
             }
         }
     }
@@ -404,6 +431,7 @@ extension PartitionLog {
                         deleted.append(segment.logPath + ".deleted")
                         try FS.remove(segment.indexPath)
                         try FS.remove(segment.timeIndexPath)
+                        try FS.remove(segment.txnIndexPath)
                     }
                     try FS.rename(swapPath, finalPath)
                     FS.syncDirectory(directory)
@@ -416,6 +444,11 @@ extension PartitionLog {
                     segment.offsetOfMaxTimestamp = cleaned.offsetOfMaxTimestamp
                     segment.bytesSinceIndexEntry = cleaned.bytesSinceIndexEntry
                     segment.indexesDirty = true
+                    // The cleaner keeps every control and transactional batch: the aborted
+                    // transactions of the old segments stay as they were (written by the next flush;
+                    // until then the missing offset index makes a restart recover the segment).
+                    for old in s.segments[i..<(i + old.count)] { segment.txnIndex.append(contentsOf: old.txnIndex) }
+                    segment.txnIndexDirty = true
                     s.segments.replaceSubrange(i..<(i + old.count), with: [segment])
                     return deleted
                 } catch {
@@ -490,6 +523,8 @@ extension PartitionLog {
             var snapshot: (Int64, ProducerStateManager)?
             var epochLines: [String]?
             var epochsVersion: Int
+            /// `.txnindex` files that lag (any segment, the active one too).
+            var txnIndexes: [(baseOffset: Int64, path: String, index: TransactionIndex)] = []
         }
 
         /// What a flush up to `limit` must write (taken under the lock, written outside it).
@@ -506,12 +541,20 @@ extension PartitionLog {
             }
             let snapshot = pendingSnapshot.map { ($0.offset, $0.producers) }
             pendingSnapshot = nil
+            let txnIndexes = segments.filter(\.txnIndexDirty).map { ($0.baseOffset, $0.txnIndexPath, $0.txnIndex) }
             return FlushJob(files: files, target: target, indexes: indexes, snapshot: snapshot,
-                            epochLines: epochsVersion != epochsWrittenVersion ? epochs.lines() : nil, epochsVersion: epochsVersion)
+                            epochLines: epochsVersion != epochsWrittenVersion ? epochs.lines() : nil, epochsVersion: epochsVersion,
+                            txnIndexes: txnIndexes)
         }
 
         /// Records what a flush wrote.
-        mutating func flushed(_ job: FlushJob, writtenIndexes: [Int64]) {
+        mutating func flushed(_ job: FlushJob, writtenIndexes: [Int64], writtenTxnIndexes: [Int64] = []) {
+            for base in writtenTxnIndexes {
+                if let i = segments.firstIndex(where: { $0.baseOffset == base }),
+                   let written = job.txnIndexes.first(where: { $0.baseOffset == base }), segments[i].txnIndex == written.index {
+                    segments[i].txnIndexDirty = false
+                }
+            }
             recoveryPoint = max(recoveryPoint, min(job.target, logEndOffset))
             if job.epochLines != nil, epochsWrittenVersion != epochsVersion { epochsWrittenVersion = job.epochsVersion }
             for base in writtenIndexes {
@@ -532,6 +575,8 @@ extension PartitionLog {
             var batches: [(header: RecordBatchHeader, at: Int)]
             var totalBytes: Int
             var recordCount: Int
+            /// The transaction markers of control batches, by batch index.
+            var markers: [Int: EndTxnMarker] = [:]
         }
 
         /// Validates every batch as Kafka's LogValidator does (decompressing compressed ones) and
@@ -547,6 +592,7 @@ extension PartitionLog {
                                                 fromClient: origin == .client, topicPartition: name)
             // Batches re-compressed for `compression.type` (by index); the others are written as received.
             var converted: [Int: ByteBuffer] = [:]
+            var markers: [Int: EndTxnMarker] = [:]
             do {
                 while var batch = try reader.next() {
                     // Where the batch starts in `input` (a batch's `bytes` is a slice with its own indices).
@@ -571,6 +617,9 @@ extension PartitionLog {
                         converted[batches.count] = bytes
                         batch = try RecordBatch(from: bytes)
                     }
+                    if batch.header.attributes.isControl, batch.header.producerId >= 0, let marker = try EndTxnMarker.parse(batch) {
+                        markers[batches.count] = marker
+                    }
                     batches.append((batch.header, at))
                     totalBytes += batch.bytes.readableBytes
                     recordCount += Int(batch.header.recordCount)
@@ -580,7 +629,7 @@ extension PartitionLog {
             }
             guard !batches.isEmpty else { throw StorageError.invalidBatch(.invalidRecord("no record batches")) }
             guard !converted.isEmpty else {
-                return PreparedAppend(records: input, batches: batches, totalBytes: totalBytes, recordCount: recordCount)
+                return PreparedAppend(records: input, batches: batches, totalBytes: totalBytes, recordCount: recordCount, markers: markers)
             }
             // Some batches were re-compressed: write from one buffer holding every batch in order.
             var combined = ByteBuffer()
@@ -594,7 +643,7 @@ extension PartitionLog {
                 }
                 batches[i].at = at
             }
-            return PreparedAppend(records: combined, batches: batches, totalBytes: totalBytes, recordCount: recordCount)
+            return PreparedAppend(records: combined, batches: batches, totalBytes: totalBytes, recordCount: recordCount, markers: markers)
         }
 
         /// Appends prepared batches, returning what happened and, after a roll or a new leader
@@ -611,6 +660,7 @@ extension PartitionLog {
                                             logStartOffset: logStartOffset, recordCount: 0, bytes: 0,
                                             isDuplicate: true, needsFlush: false), nil)
                 }
+                try producers.checkTransactional(h, marker: prepared.markers[i], partition: name)
             }
 
             var followUp: Int64?
@@ -675,13 +725,13 @@ extension PartitionLog {
 
             let firstOffset = logEndOffset
             var offset = firstOffset, at = position
-            for batch in batches {
+            for (i, batch) in batches.enumerated() {
                 var h = batch.header
                 if stampTime { h.maxTimestamp = now }
                 segments[last].didAppend(h, baseOffset: offset, position: at, size: h.totalSize,
                                          maxTimestamp: stampTime ? now : h.maxTimestamp,
                                          indexInterval: config.indexIntervalBytes, now: now)
-                producers.update(h, firstOffset: offset)
+                updateProducers(h, firstOffset: offset, marker: prepared.markers[i], segment: last)
                 at += h.totalSize
                 offset += Int64(h.lastOffsetDelta) + 1
             }
@@ -700,7 +750,8 @@ extension PartitionLog {
         }
 
         /// A follower's append: the batches' bytes written unchanged after the log end.
-        mutating func appendReplicated(_ records: ByteBuffer, batches all: [(header: RecordBatchHeader, at: Int)], now: Int64) throws -> (LogAppendResult?, Int64?) {
+        mutating func appendReplicated(_ records: ByteBuffer, batches all: [(header: RecordBatchHeader, at: Int)],
+                                       markers: [Int64: EndTxnMarker] = [:], now: Int64) throws -> (LogAppendResult?, Int64?) {
             guard !closed else { throw StorageError.logClosed(name) }
             let batches = all.filter { $0.header.lastOffset >= logEndOffset }
             guard let first = batches.first else { return (nil, nil) }
@@ -746,7 +797,7 @@ extension PartitionLog {
                 let h = batch.header
                 segments[index].didAppend(h, baseOffset: h.baseOffset, position: at, size: h.totalSize, maxTimestamp: h.maxTimestamp,
                                           indexInterval: config.indexIntervalBytes, now: now)
-                producers.update(h, firstOffset: h.baseOffset)
+                updateProducers(h, firstOffset: h.baseOffset, marker: markers[h.baseOffset], segment: index)
                 if h.partitionLeaderEpoch >= 0, epochs.assign(epoch: h.partitionLeaderEpoch, startOffset: h.baseOffset) {
                     epochsChanged()
                     followUp = followUp ?? h.baseOffset
@@ -779,6 +830,7 @@ extension PartitionLog {
                 try? FS.remove(empty.logPath)
                 try? FS.remove(empty.indexPath)
                 try? FS.remove(empty.timeIndexPath)
+                try? FS.remove(empty.txnIndexPath)
                 return
             }
             segments.append(try LogSegment.create(directory: directory, baseOffset: baseOffset, now: now))
@@ -789,7 +841,8 @@ extension PartitionLog {
 
         mutating func read(from offset: Int64, maxBytes: Int, upperBound: Int64?, minOneBatch: Bool) throws -> LogReadResult {
             guard !closed else { throw StorageError.logClosed(name) }
-            var result = LogReadResult(slice: nil, highWatermark: highWatermark, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+            var result = LogReadResult(slice: nil, highWatermark: highWatermark, logStartOffset: logStartOffset, logEndOffset: logEndOffset,
+                                       lastStableOffset: lastStableOffset)
             guard offset >= logStartOffset, offset <= logEndOffset else {
                 throw StorageError.offsetOutOfRange(requested: offset, logStart: logStartOffset, logEnd: logEndOffset)
             }
@@ -944,6 +997,7 @@ extension PartitionLog {
             try FS.remove(segment.logPath)
             try FS.remove(segment.indexPath)
             try FS.remove(segment.timeIndexPath)
+            try FS.remove(segment.txnIndexPath)
         }
 
         mutating func truncate(to offset: Int64) throws {
@@ -1015,7 +1069,7 @@ extension PartitionLog {
         var snapshotOffsets: [Int64] { Self.snapshotOffsets(in: directory) }
 
         mutating func writeProducerSnapshot() throws {
-            try Self.writeProducerSnapshot(producers, at: logEndOffset, directory: directory)
+            try Self.writeProducerSnapshot(producers, at: logEndOffset, directory: directory, keepAtOrBelow: segments.last?.baseOffset)
         }
 
         static func snapshotOffsets(in directory: String) -> [Int64] {
@@ -1024,11 +1078,17 @@ extension PartitionLog {
             }.sorted()
         }
 
-        static func writeProducerSnapshot(_ producers: ProducerStateManager, at offset: Int64, directory: String) throws {
+        /// Writes a snapshot at `offset` and keeps the two newest, and also the newest at or below
+        /// `keepAtOrBelow` (the active segment's base: recovery rebuilds that segment's transaction
+        /// index from the producer state at its base, which would otherwise need a replay from the
+        /// log start after a few clean restarts without a roll).
+        static func writeProducerSnapshot(_ producers: ProducerStateManager, at offset: Int64, directory: String,
+                                          keepAtOrBelow: Int64? = nil) throws {
             let path = directory + "/" + LogSegment.fileName(offset, ".snapshot")
             try FS.writeAtomically(path, producers.snapshot(), sync: false)
-            // Keep the two newest snapshots.
-            for old in snapshotOffsets(in: directory).dropLast(2) {
+            let all = snapshotOffsets(in: directory)
+            let kept = keepAtOrBelow.flatMap { base in all.last { $0 <= base } }
+            for old in all.dropLast(2) where old != kept {
                 try FS.remove(directory + "/" + LogSegment.fileName(old, ".snapshot"))
             }
         }
@@ -1049,14 +1109,10 @@ extension PartitionLog {
             }
             var replayed = 0
             for segment in segments where segment.nextOffset > from {
-                var scanner = BatchScanner(file: segment.file, from: segment.scanStart(for: from), to: segment.size, chunkSize: 256 * 1024)
-                while let (_, header) = try scanner.next() {
-                    guard header.baseOffset >= from, header.producerId >= 0 else { continue }
-                    producers.update(header, firstOffset: header.baseOffset)
-                    replayed += 1
-                }
+                replayed += try Self.replayProducers(&producers, segment: segment, from: from)
             }
             producers.removeBefore(logStartOffset)
+            producers.onHighWatermarkUpdated(highWatermark)
             return replayed
         }
 

@@ -13,6 +13,10 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case outOfOrderSequence(String)
     case invalidProducerEpoch(String)
     case unknownProducerId(String)
+    /// A producer with an open transaction wrote a non-transactional batch.
+    case invalidTxnState(String)
+    /// A transaction marker from a coordinator older than one already seen.
+    case transactionCoordinatorFenced(String)
     case invalidTimestamp(String)
     case corruptLog(path: String, why: String)
     case logClosed(String)
@@ -32,6 +36,8 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         case .outOfOrderSequence: return .outOfOrderSequenceNumber
         case .invalidProducerEpoch: return .invalidProducerEpoch
         case .unknownProducerId: return .unknownProducerId
+        case .invalidTxnState: return .invalidTxnState
+        case .transactionCoordinatorFenced: return .transactionCoordinatorFenced
         case .invalidTimestamp: return .invalidTimestamp
         case .invalidOffset: return .invalidRequest
         }
@@ -54,7 +60,7 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         case let .offsetOutOfRange(requested, start, end):
             return "offset \(requested) is out of range [\(start), \(end)]"
         case let .outOfOrderSequence(s), let .invalidProducerEpoch(s), let .unknownProducerId(s),
-             let .invalidTimestamp(s), let .invalidOffset(s):
+             let .invalidTimestamp(s), let .invalidOffset(s), let .invalidTxnState(s), let .transactionCoordinatorFenced(s):
             return s
         case let .corruptLog(path, why): return "corrupt log \(path): \(why)"
         case let .logClosed(s): return "log \(s) is closed"
