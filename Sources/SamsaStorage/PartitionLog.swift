@@ -664,11 +664,7 @@ extension PartitionLog {
             }
 
             var followUp: Int64?
-            if let active = segments.last, active.size > 0,
-               active.size + totalBytes > config.segmentBytes
-                || now - active.createdAtMs >= config.rollAfterMs(active.baseOffset)
-                || active.offsetIndex.count >= config.maxIndexEntries || active.timeIndex.count >= config.maxTimeIndexEntries
-                || logEndOffset + Int64(recordCount) - active.baseOffset > Int64(Int32.max) {
+            if needsRoll(adding: totalBytes, lastOffset: logEndOffset + Int64(recordCount), now: now) {
                 // Only the new (empty) segment file is created here; nothing has moved if it fails.
                 do { try roll(now: now) } catch { throw context.classify(error) }
                 followUp = logEndOffset
@@ -711,15 +707,7 @@ extension PartitionLog {
                     }
                 }
             } catch {
-                // Roll back: the segment ends where it did. If even that fails, the log can no longer
-                // be trusted and its directory goes offline.
-                do {
-                    try file.truncate(to: position)
-                } catch let truncateError {
-                    closed = true
-                    throw context.markOffline("append to \(name) failed (\(error)) and could not be rolled back: \(truncateError)")
-                }
-                throw context.classify(error)
+                throw rollBack(file, to: position, after: error, what: "append")
             }
             // From here on nothing can fail: the batches are in the file.
 
@@ -763,11 +751,7 @@ extension PartitionLog {
             let totalBytes = end - start
             let recordCount = batches.reduce(0) { $0 + Int($1.header.recordCount) }
             var followUp: Int64?
-            if let active = segments.last, active.size > 0,
-               active.size + totalBytes > config.segmentBytes
-                || now - active.createdAtMs >= config.rollAfterMs(active.baseOffset)
-                || active.offsetIndex.count >= config.maxIndexEntries || active.timeIndex.count >= config.maxTimeIndexEntries
-                || last.header.lastOffset - active.baseOffset > Int64(Int32.max) {
+            if needsRoll(adding: totalBytes, lastOffset: last.header.lastOffset, now: now) {
                 do { try roll(now: now, at: first.header.baseOffset) } catch { throw context.classify(error) }
                 followUp = first.header.baseOffset
             } else if let active = segments.last, active.size == 0, active.baseOffset != first.header.baseOffset, segments.count == 1 || first.header.baseOffset > logEndOffset {
@@ -784,13 +768,7 @@ extension PartitionLog {
                     try file.pwritevAll(&iov, at: position)
                 }
             } catch {
-                do {
-                    try file.truncate(to: position)
-                } catch let truncateError {
-                    closed = true
-                    throw context.markOffline("replicated append to \(name) failed (\(error)) and could not be rolled back: \(truncateError)")
-                }
-                throw context.classify(error)
+                throw rollBack(file, to: position, after: error, what: "replicated append")
             }
             var at = position
             for batch in batches {
@@ -810,6 +788,28 @@ extension PartitionLog {
             return (LogAppendResult(firstOffset: first.header.baseOffset, lastOffset: logEndOffset - 1, logAppendTime: -1,
                                     logStartOffset: logStartOffset, recordCount: recordCount, bytes: totalBytes,
                                     isDuplicate: false, needsFlush: unflushedMessages >= config.flushMessages), followUp)
+        }
+
+        /// Whether the active segment must roll before `adding` bytes whose last offset is `lastOffset`
+        /// (size, age, full indexes, or offsets beyond the 32-bit relative range).
+        func needsRoll(adding bytes: Int, lastOffset: Int64, now: Int64) -> Bool {
+            guard let active = segments.last, active.size > 0 else { return false }
+            return active.size + bytes > config.segmentBytes
+                || now - active.createdAtMs >= config.rollAfterMs(active.baseOffset)
+                || active.offsetIndex.count >= config.maxIndexEntries || active.timeIndex.count >= config.maxTimeIndexEntries
+                || lastOffset - active.baseOffset > Int64(Int32.max)
+        }
+
+        /// A failed write: the segment is cut back to where it ended. If even that fails, the log can
+        /// no longer be trusted and its directory goes offline. Returns the error to throw.
+        mutating func rollBack(_ file: FileDescriptorBox, to position: Int, after error: any Error, what: String) -> any Error {
+            do {
+                try file.truncate(to: position)
+            } catch let truncateError {
+                closed = true
+                return context.markOffline("\(what) to \(name) failed (\(error)) and could not be rolled back: \(truncateError)")
+            }
+            return context.classify(error)
         }
 
         func needsFlush(now: Int64) -> Bool {

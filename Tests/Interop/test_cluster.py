@@ -812,8 +812,9 @@ def test_reassignment_moves_a_partition_and_deletion_reaches_every_replica(healt
     # The removed replica's copy goes; the new one is byte-identical to the leader's up to the high watermark.
     wait_until(lambda: not (c.broker(first).data_dir / f"{topic}-0").exists(), timeout=60,
                message=f"broker {first}'s replica deleted")
-    high = watermarks(c.bootstrap, topic, 0)[1]
-    assert high == 2000
+    # The new leader's high watermark catches up once its followers have fetched from it.
+    high = wait_until(lambda: (lambda h: h if h == 2000 else None)(watermarks(c.bootstrap, topic, 0)[1]),
+                      timeout=30, interval=0.25, message="the new leader's high watermark at 2000")
     leader = c.leader_of(topic, 0)
     assert c.replica_batches(topic, 0, third, high) == c.replica_batches(topic, 0, leader, high)
     values = [m.value() for m in consume_range(c.bootstrap, topic, 0, 0, high, timeout=60)]

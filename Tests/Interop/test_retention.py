@@ -40,7 +40,14 @@ def snapshot(broker, topic: str):
     """(low, high, [(segment base offset, size)]) with the segment list unchanged across the
     ListOffsets call, so the three describe one moment even while retention is running."""
     def segments():
-        return [(int(f.stem), f.stat().st_size) for f in kafka_raw.segment_files(broker.partition_dir(topic, 0))]
+        # A segment listed a moment ago may be deleted by retention before its size is read.
+        out = []
+        for f in kafka_raw.segment_files(broker.partition_dir(topic, 0)):
+            try:
+                out.append((int(f.stem), f.stat().st_size))
+            except FileNotFoundError:
+                pass
+        return out
     for _ in range(50):
         before = segments()
         low, high = watermarks(broker.bootstrap, topic, 0)
